@@ -1,0 +1,80 @@
+/**
+ * Every setting the server reads, from the environment, once.
+ * Each variable here is documented in the README's configuration table; keep the two in step.
+ */
+import path from 'node:path';
+
+export interface Config {
+  /** TCP port the HTTP server listens on. */
+  port: number;
+  /** Interface to bind. */
+  host: string;
+  /** Public base URL of the FHIR endpoint, without a trailing slash (e.g. http://localhost:8080/fhir). */
+  baseUrl: string;
+  /** PostgreSQL connection string; when absent an embedded PostgreSQL is started in dataDir. */
+  databaseUrl?: string;
+  /** Folder for the embedded PostgreSQL cluster (and other local state). */
+  dataDir: string;
+  /** Maximum connections in the pg pool of each worker. */
+  dbPoolSize: number;
+  /** Largest request body accepted, in bytes. */
+  maxBodyBytes: number;
+  /** Number of HTTP worker processes (Node cluster); 1 runs everything in one process. */
+  workers: number;
+  /** Search page size when the client gives no _count, and the largest _count honoured. */
+  defaultPageSize: number;
+  maxPageSize: number;
+  /** Minimum level of log lines written to stdout. */
+  logLevel: 'debug' | 'info' | 'warn' | 'error';
+}
+
+function intFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') {
+    return fallback;
+  }
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 0) {
+    throw new Error(`${name} must be a non-negative integer, got "${raw}"`);
+  }
+  return value;
+}
+
+/** Parses sizes such as "16mb", "512kb" or a plain byte count. */
+export function parseByteSize(raw: string): number {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb)?\s*$/i.exec(raw);
+  if (!match) {
+    throw new Error(`Invalid byte size "${raw}"`);
+  }
+  const unit = (match[2] ?? 'b').toLowerCase();
+  const factor = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 }[unit] as number;
+  return Math.floor(Number(match[1]) * factor);
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const port = intFromEnv(env, 'PORT', 8080);
+  const baseUrl = (env.BASE_URL || `http://localhost:${port}/fhir`).replace(/\/+$/, '');
+  const logLevel = (env.LOG_LEVEL ?? 'info') as Config['logLevel'];
+  if (!['debug', 'info', 'warn', 'error'].includes(logLevel)) {
+    throw new Error(`LOG_LEVEL must be one of debug, info, warn, error; got "${logLevel}"`);
+  }
+  return {
+    port,
+    host: env.HOST || '0.0.0.0',
+    baseUrl,
+    databaseUrl: env.DATABASE_URL || undefined,
+    dataDir: path.resolve(env.DATA_DIR || './data'),
+    dbPoolSize: intFromEnv(env, 'DB_POOL_SIZE', 10),
+    maxBodyBytes: parseByteSize(env.MAX_BODY_SIZE || '16mb'),
+    workers: Math.max(1, intFromEnv(env, 'WORKERS', 1)),
+    defaultPageSize: intFromEnv(env, 'DEFAULT_PAGE_SIZE', 20),
+    maxPageSize: intFromEnv(env, 'MAX_PAGE_SIZE', 1000),
+    logLevel,
+  };
+}
+
+/** The path part of the base URL ("/fhir"), where the FHIR API is mounted. */
+export function basePath(config: Pick<Config, 'baseUrl'>): string {
+  const pathname = new URL(config.baseUrl).pathname.replace(/\/+$/, '');
+  return pathname || '/';
+}

@@ -1,0 +1,287 @@
+/**
+ * batch and transaction Bundles (POST to the base URL).
+ *
+ * A transaction runs in one database transaction: all entries commit or none. Entries run in
+ * the order the spec prescribes (DELETE, POST, PUT/PATCH, GET/HEAD) and answer in the order
+ * they came. Before anything runs, every entry's identity is settled (urn:uuid fullUrls,
+ * conditional creates and updates, conditional references), so references can be rewritten
+ * everywhere, including to entries that come later.
+ *
+ * A batch runs each entry on its own, each with its own outcome.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Bundle, BundleEntry, BundleEntryResponse, OperationOutcome, Resource } from '@medplum/fhirtypes';
+import type { AuditRecord, FhirRequest, FhirResponse, HttpMethod, RequestContext } from './context';
+import { errors, FhirError, issue, outcome } from './outcome';
+import { executeRequest } from './router';
+import { criteriaParams, lockCriteria } from './interactions/write';
+
+const ORDER: Record<string, number> = { DELETE: 0, POST: 1, PUT: 2, PATCH: 2, GET: 3, HEAD: 3 };
+const STATUS_TEXT: Record<number, string> = {
+  200: 'OK',
+  201: 'Created',
+  204: 'No Content',
+  304: 'Not Modified',
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  409: 'Conflict',
+  410: 'Gone',
+  412: 'Precondition Failed',
+  422: 'Unprocessable Entity',
+  500: 'Internal Server Error',
+};
+
+function bundleBody(req: FhirRequest): Bundle {
+  const bundle = req.body as Bundle | undefined;
+  if (!bundle || typeof bundle !== 'object' || bundle.resourceType !== 'Bundle') {
+    throw errors.badRequest('POST to the base URL needs a Bundle of type batch or transaction');
+  }
+  if (bundle.type !== 'batch' && bundle.type !== 'transaction') {
+    throw errors.badRequest(`Bundle.type must be batch or transaction, got ${bundle.type ?? 'none'}`, 'Bundle.type');
+  }
+  return bundle;
+}
+
+/** The entry as a FhirRequest; the URL may be relative or start with our base URL. */
+function entryRequest(ctx: RequestContext, entry: BundleEntry, index: number): FhirRequest {
+  const request = entry.request;
+  const where = `Bundle.entry[${index}].request`;
+  if (!request?.method || !request.url) {
+    throw errors.badRequest(`${where} needs a method and a url`, where);
+  }
+  const method = request.method.toUpperCase() as HttpMethod;
+  if (!(method in ORDER)) {
+    throw errors.badRequest(`${where}.method ${request.method} is not supported`, `${where}.method`);
+  }
+  let url = request.url;
+  if (url.startsWith(ctx.baseUrl + '/')) {
+    url = url.slice(ctx.baseUrl.length + 1);
+  } else if (/^[a-z]+:/i.test(url)) {
+    throw errors.badRequest(`${where}.url must be relative to this server: ${url}`, `${where}.url`);
+  }
+  url = url.replace(/^\//, '');
+  const q = url.indexOf('?');
+  const path = q >= 0 ? url.slice(0, q) : url;
+  const params = q >= 0 ? [...new URLSearchParams(url.slice(q + 1)).entries()] : [];
+  let body: unknown = entry.resource;
+  let contentType: string | undefined;
+  if (method === 'PATCH' && entry.resource?.resourceType === 'Binary') {
+    // JSON Patch travels in a Binary, base64-encoded.
+    const binary = entry.resource as { contentType?: string; data?: string };
+    try {
+      body = JSON.parse(Buffer.from(binary.data ?? '', 'base64').toString('utf8'));
+    } catch {
+      throw errors.badRequest(`Bundle.entry[${index}].resource: the Binary does not hold a JSON Patch`);
+    }
+    contentType = 'application/json-patch+json';
+  }
+  return {
+    method,
+    path,
+    params,
+    body,
+    contentType,
+    ifMatch: request.ifMatch,
+    ifNoneMatch: request.ifNoneMatch,
+    ifNoneExist: request.ifNoneExist,
+    ifModifiedSince: request.ifModifiedSince,
+    url: `${ctx.baseUrl}/${url}`,
+  };
+}
+
+function entryResponse(response: FhirResponse, method: string, prefer: RequestContext['prefer']): BundleEntry {
+  const result: BundleEntryResponse = {
+    status: `${response.status} ${STATUS_TEXT[response.status] ?? ''}`.trim(),
+  };
+  if (response.location) result.location = response.location;
+  if (response.versionId) result.etag = `W/"${response.versionId}"`;
+  if (response.lastModified) result.lastModified = response.lastModified;
+  const isOutcome = response.resource?.resourceType === 'OperationOutcome';
+  if (response.status >= 400 || (isOutcome && response.resource)) {
+    result.outcome = response.resource as OperationOutcome;
+    return { response: result };
+  }
+  if (response.outcome && prefer.return === 'OperationOutcome') {
+    result.outcome = response.outcome;
+  }
+  const includeResource = method === 'GET' || method === 'HEAD' || prefer.return === 'representation';
+  return { ...(includeResource && response.resource && { resource: response.resource }), response: result };
+}
+
+export async function processBundle(ctx: RequestContext, req: FhirRequest): Promise<FhirResponse> {
+  const bundle = bundleBody(req);
+  return bundle.type === 'transaction' ? transaction(ctx, bundle) : batch(ctx, bundle);
+}
+
+async function batch(ctx: RequestContext, bundle: Bundle): Promise<FhirResponse> {
+  const entries: BundleEntry[] = [];
+  for (const [index, entry] of (bundle.entry ?? []).entries()) {
+    let response: FhirResponse;
+    try {
+      const request = entryRequest(ctx, entry, index);
+      if (request.path === '' && request.method === 'POST') {
+        throw errors.badRequest(`Bundle.entry[${index}]: a Bundle cannot be nested in a batch`);
+      }
+      response = await executeRequest(ctx, request);
+      entries.push(entryResponse(response, request.method, ctx.prefer));
+    } catch (err) {
+      const error = err as FhirError;
+      entries.push(entryResponse({ status: error.status ?? 500, resource: error.outcome }, 'POST', ctx.prefer));
+    }
+  }
+  return { status: 200, resource: { resourceType: 'Bundle', type: 'batch-response', entry: entries } };
+}
+
+interface Planned {
+  index: number;
+  request: FhirRequest;
+  entry: BundleEntry;
+  /** Set when a conditional create matched an existing resource: answer 200 and write nothing. */
+  existing?: Resource;
+}
+
+async function transaction(ctx: RequestContext, bundle: Bundle): Promise<FhirResponse> {
+  const entries = bundle.entry ?? [];
+  const audit: AuditRecord[] = [];
+  const responses = await ctx.services.repo.inTransaction(ctx, async (txCtx) => {
+    audit.length = 0; // a retried transaction starts its audit trail afresh
+    const entryCtx: RequestContext = { ...txCtx, audit };
+    const planned: Planned[] = entries.map((entry, index) => ({ index, entry, request: entryRequest(ctx, entry, index) }));
+    for (const p of planned) {
+      if (p.request.path === '' && p.request.method === 'POST') {
+        throw errors.badRequest(`Bundle.entry[${p.index}]: a Bundle cannot be nested in a transaction`);
+      }
+    }
+    const ids = await settleIdentities(entryCtx, planned);
+    for (const p of planned) {
+      if (p.request.body && typeof p.request.body === 'object' && (p.request.body as Resource).resourceType) {
+        p.request.body = await rewriteReferences(entryCtx, p.request.body as Resource, ids, p.index);
+      }
+    }
+    const ordered = [...planned].sort((a, b) => ORDER[a.request.method] - ORDER[b.request.method] || a.index - b.index);
+    const results: BundleEntry[] = new Array(entries.length);
+    for (const p of ordered) {
+      const response: FhirResponse = p.existing
+        ? {
+            status: 200,
+            location: `${ctx.baseUrl}/${p.existing.resourceType}/${p.existing.id}/_history/${p.existing.meta?.versionId}`,
+            versionId: p.existing.meta?.versionId,
+            lastModified: p.existing.meta?.lastUpdated,
+            resource: p.existing,
+          }
+        : await executeRequest(entryCtx, p.request);
+      if (response.status >= 400) {
+        const failure = (response.resource as { issue?: ReturnType<typeof issue>[] } | undefined)?.issue ?? [];
+        throw new FhirError(
+          response.status,
+          outcome(
+            ...failure,
+            issue('error', 'processing', `Transaction failed at Bundle.entry[${p.index}] (${p.request.method} ${p.entry.request?.url}); nothing was written`, `Bundle.entry[${p.index}]`)
+          )
+        );
+      }
+      results[p.index] = entryResponse(response, p.request.method, ctx.prefer);
+    }
+    return results;
+  });
+  ctx.audit.push(...audit);
+  return { status: 200, resource: { resourceType: 'Bundle', type: 'transaction-response', entry: responses } };
+}
+
+/**
+ * Decides the id of every entry that creates or updates a resource, so that references to
+ * it can be rewritten before anything runs. POSTs get a fresh id (or, for a conditional
+ * create that matches, the existing one); conditional PUTs take the matching resource's id.
+ */
+async function settleIdentities(ctx: RequestContext, planned: Planned[]): Promise<Map<string, string>> {
+  const ids = new Map<string, string>();
+  for (const p of planned) {
+    const { request, entry } = p;
+    const resource = request.body as Resource | undefined;
+    const type = request.path.split('/')[0];
+    let reference: string | undefined;
+    if (request.method === 'POST' && resource?.resourceType && !request.path.includes('/') && !type.startsWith('$')) {
+      if (request.ifNoneExist) {
+        const criteria = criteriaParams(request.ifNoneExist);
+        await lockCriteria(ctx, type, criteria);
+        const matches = await ctx.services.search.match(ctx, type, criteria, 2);
+        if (matches.length > 1) {
+          throw errors.multipleMatches(`Bundle.entry[${p.index}]: conditional create matches more than one ${type}`);
+        }
+        p.existing = matches[0];
+      }
+      const id = p.existing?.id ?? randomUUID();
+      // A fixed id, so the rewritten references and the created resource agree.
+      request.body = { ...resource, id };
+      request.path = type;
+      request.assignedId = id;
+      reference = `${type}/${id}`;
+    } else if (request.method === 'PUT' && resource?.resourceType) {
+      if (request.path.includes('/')) {
+        reference = request.path;
+      } else if (request.params.length) {
+        const criteria = criteriaParams(new URLSearchParams(request.params).toString());
+        await lockCriteria(ctx, type, criteria);
+        const matches = await ctx.services.search.match(ctx, type, criteria, 2);
+        if (matches.length > 1) {
+          throw errors.multipleMatches(`Bundle.entry[${p.index}]: conditional update matches more than one ${type}`);
+        }
+        const id = matches[0]?.id ?? resource.id ?? randomUUID();
+        request.path = `${type}/${id}`;
+        request.params = [];
+        request.body = { ...resource, id };
+        reference = request.path;
+      }
+    }
+    if (reference && entry.fullUrl) {
+      ids.set(entry.fullUrl, reference);
+    }
+  }
+  return ids;
+}
+
+/** Replaces references to other entries' fullUrls, and conditional references, by Type/id. */
+async function rewriteReferences(
+  ctx: RequestContext,
+  resource: Resource,
+  ids: Map<string, string>,
+  index: number
+): Promise<Resource> {
+  const pending: { holder: Record<string, unknown>; reference: string }[] = [];
+  const walk = (value: unknown): void => {
+    if (Array.isArray(value)) {
+      value.forEach(walk);
+    } else if (value && typeof value === 'object') {
+      const obj = value as Record<string, unknown>;
+      if (typeof obj.reference === 'string') {
+        pending.push({ holder: obj, reference: obj.reference });
+      }
+      for (const [key, child] of Object.entries(obj)) {
+        if (key !== 'reference') walk(child);
+      }
+    }
+  };
+  const copy = structuredClone(resource);
+  walk(copy);
+  for (const { holder, reference } of pending) {
+    const mapped = ids.get(reference);
+    if (mapped) {
+      holder.reference = mapped;
+    } else if (reference.startsWith('urn:uuid:') || reference.startsWith('urn:oid:')) {
+      throw errors.badRequest(`Bundle.entry[${index}]: reference ${reference} matches no entry's fullUrl`);
+    } else if (/^[A-Z][A-Za-z]+\?/.test(reference)) {
+      const [type, query] = [reference.slice(0, reference.indexOf('?')), reference.slice(reference.indexOf('?') + 1)];
+      const matches = await ctx.services.search.match(ctx, type, criteriaParams(query), 2);
+      if (matches.length !== 1) {
+        throw errors.preconditionFailed(
+          `Bundle.entry[${index}]: conditional reference ${reference} matches ${matches.length} resources; it must match exactly one`
+        );
+      }
+      holder.reference = `${type}/${matches[0].id}`;
+    }
+  }
+  return copy;
+}

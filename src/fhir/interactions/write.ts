@@ -1,0 +1,163 @@
+/**
+ * create, update and delete, plain and conditional (If-None-Exist, PUT/DELETE with search
+ * criteria). Conditional forms hold a transaction-scoped advisory lock on their criteria, so
+ * two identical conditional creates racing each other cannot both create.
+ */
+import type { Resource } from '@medplum/fhirtypes';
+import type { FhirRequest, FhirResponse, RequestContext } from '../context';
+import { errors, informational } from '../outcome';
+import { ID_PATTERN } from '../params';
+import { sql } from '../../store/sql';
+import { writeResponse } from './respond';
+
+/** Parameters that shape responses, never search criteria. */
+const RESPONSE_PARAMS = new Set(['_format', '_pretty', '_summary', '_elements']);
+
+/** The request body as a resource of the expected type, 400 otherwise. */
+export function resourceBody(req: FhirRequest, resourceType: string): Resource {
+  const body = req.body as Resource | undefined;
+  if (body === undefined || body === null || typeof body !== 'object' || Array.isArray(body)) {
+    throw errors.badRequest(`The request body must be a ${resourceType} resource`);
+  }
+  if (body.resourceType !== resourceType) {
+    throw errors.badRequest(
+      `The resourceType of the body (${body.resourceType ?? 'missing'}) does not match the URL (${resourceType})`,
+      'resourceType'
+    );
+  }
+  return body;
+}
+
+/** The version id named by an If-Match header: W/"3" or "3". */
+export function parseIfMatch(value: string | undefined): string | undefined {
+  if (value === undefined) {
+    return undefined;
+  }
+  const match = /^(?:W\/)?"([^"]+)"$/.exec(value.trim()) ?? /^([0-9]+)$/.exec(value.trim());
+  if (!match) {
+    throw errors.badRequest(`If-Match must be an ETag such as W/"3", got ${value}`);
+  }
+  return match[1];
+}
+
+export function criteriaParams(query: string): [string, string][] {
+  const text = query.includes('?') ? query.slice(query.indexOf('?') + 1) : query;
+  return [...new URLSearchParams(text).entries()].filter(([name]) => !RESPONSE_PARAMS.has(name));
+}
+
+export async function lockCriteria(ctx: RequestContext, resourceType: string, params: [string, string][]): Promise<void> {
+  const key = resourceType + '?' + params.map(([k, v]) => `${k}=${v}`).sort().join('&');
+  await ctx.tx!.query(sql`SELECT pg_advisory_xact_lock(hashtextextended(${key}, 0))`);
+}
+
+async function matchOne(
+  ctx: RequestContext,
+  resourceType: string,
+  params: [string, string][],
+  what: string
+): Promise<Resource | undefined> {
+  if (params.length === 0) {
+    throw errors.badRequest(`${what} needs search criteria`);
+  }
+  await lockCriteria(ctx, resourceType, params);
+  const matches = await ctx.services.search.match(ctx, resourceType, params, 2);
+  if (matches.length > 1) {
+    throw errors.multipleMatches(`${what}: more than one ${resourceType} matches the criteria`);
+  }
+  return matches[0];
+}
+
+export async function create(ctx: RequestContext, req: FhirRequest, resourceType: string): Promise<FhirResponse> {
+  const resource = resourceBody(req, resourceType);
+  const { repo } = ctx.services;
+  if (req.ifNoneExist === undefined || req.assignedId) {
+    // In a transaction, If-None-Exist was already settled when the id was assigned.
+    const result = await repo.create(ctx, resource, { request: req, id: req.assignedId });
+    return writeResponse(ctx, 201, result.resource, `Created ${resourceType}/${result.resource.id}`);
+  }
+  const criteria = criteriaParams(req.ifNoneExist);
+  return repo.inTransaction(ctx, async (txCtx) => {
+    const existing = await matchOne(txCtx, resourceType, criteria, 'Conditional create');
+    if (existing) {
+      return { ...writeResponse(txCtx, 200, existing, `${resourceType}/${existing.id} already matches`) };
+    }
+    const result = await repo.create(txCtx, resource, { request: req });
+    return writeResponse(txCtx, 201, result.resource, `Created ${resourceType}/${result.resource.id}`);
+  });
+}
+
+export async function update(
+  ctx: RequestContext,
+  req: FhirRequest,
+  resourceType: string,
+  id: string | undefined
+): Promise<FhirResponse> {
+  const resource = resourceBody(req, resourceType);
+  const { repo } = ctx.services;
+  const ifMatch = parseIfMatch(req.ifMatch);
+  if (id !== undefined) {
+    if (!resource.id) {
+      throw errors.badRequest('The resource in the body must have an id for an update', 'id');
+    }
+    if (resource.id !== id) {
+      throw errors.badRequest(`The id in the body (${resource.id}) does not match the URL (${id})`, 'id');
+    }
+    const result = await repo.update(ctx, resourceType, id, resource, { ifMatch, request: req });
+    return writeResponse(ctx, result.created ? 201 : 200, result.resource, result.changed ? 'Updated' : 'No change');
+  }
+  const criteria = criteriaParams(new URLSearchParams(req.params).toString());
+  return repo.inTransaction(ctx, async (txCtx) => {
+    const existing = await matchOne(txCtx, resourceType, criteria, 'Conditional update');
+    if (existing && resource.id && resource.id !== existing.id) {
+      throw errors.badRequest(`The id in the body (${resource.id}) is not the id of the matching resource`, 'id');
+    }
+    if (!existing && !resource.id) {
+      const result = await repo.create(txCtx, resource, { request: req });
+      return writeResponse(txCtx, 201, result.resource, 'Created');
+    }
+    const targetId = existing?.id ?? (resource.id as string);
+    if (!ID_PATTERN.test(targetId)) {
+      throw errors.badRequest(`Invalid resource id "${targetId}"`, 'id');
+    }
+    const result = await repo.update(txCtx, resourceType, targetId, { ...resource, id: targetId }, { ifMatch, request: req });
+    return writeResponse(txCtx, result.created ? 201 : 200, result.resource, 'Updated');
+  });
+}
+
+export async function remove(
+  ctx: RequestContext,
+  req: FhirRequest,
+  resourceType: string,
+  id: string | undefined
+): Promise<FhirResponse> {
+  const { repo } = ctx.services;
+  const ifMatch = parseIfMatch(req.ifMatch);
+  let message: string;
+  if (id !== undefined) {
+    const { versionId } = await repo.delete(ctx, resourceType, id, { ifMatch, request: req });
+    message = versionId ? `Deleted ${resourceType}/${id}` : `${resourceType}/${id} was already deleted or never existed`;
+  } else {
+    const criteria = criteriaParams(new URLSearchParams(req.params).toString());
+    if (criteria.length === 0) {
+      throw errors.badRequest('Conditional delete needs search criteria');
+    }
+    const limit = ctx.config.maxPageSize;
+    const count = await repo.inTransaction(ctx, async (txCtx) => {
+      await lockCriteria(txCtx, resourceType, criteria);
+      const matches = await ctx.services.search.match(txCtx, resourceType, criteria, limit + 1);
+      if (matches.length > limit) {
+        throw errors.preconditionFailed(`Conditional delete matches more than ${limit} resources; narrow the criteria`);
+      }
+      for (const match of matches) {
+        await repo.delete(txCtx, resourceType, match.id as string, { request: req });
+      }
+      return matches.length;
+    });
+    message = `Deleted ${count} ${resourceType} resource(s) matching the criteria`;
+  }
+  if (ctx.prefer.return === 'OperationOutcome' || ctx.prefer.return === 'representation') {
+    return { status: 200, resource: informational(message) };
+  }
+  return { status: 204, outcome: informational(message) };
+}
+

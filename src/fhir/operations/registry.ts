@@ -1,0 +1,90 @@
+/**
+ * Named operations ($validate, $everything, $expand, ...). Modules register their
+ * operations here; the router dispatches to them and the CapabilityStatement lists them,
+ * so what is advertised is exactly what is registered.
+ */
+import type { Parameters, ParametersParameter } from '@medplum/fhirtypes';
+import type { FhirRequest, FhirResponse, RequestContext } from '../context';
+
+export interface OperationTarget {
+  resourceType?: string;
+  id?: string;
+}
+
+export interface Operation {
+  /** Name without the $. */
+  name: string;
+  /** Canonical URL of its OperationDefinition, for the CapabilityStatement. */
+  definition: string;
+  system?: boolean;
+  type?: boolean;
+  instance?: boolean;
+  /** Types it applies to at type and instance level; undefined means every type. */
+  resourceTypes?: string[];
+  /** Operations that change nothing may also be invoked with GET. */
+  affectsState: boolean;
+  handler(ctx: RequestContext, req: FhirRequest, target: OperationTarget, input: Parameters): Promise<FhirResponse>;
+}
+
+export type OperationLevel = 'system' | 'type' | 'instance';
+
+export class OperationRegistry {
+  private readonly operations: Operation[] = [];
+
+  register(operation: Operation): void {
+    this.operations.push(operation);
+  }
+
+  find(name: string, level: OperationLevel, resourceType?: string): Operation | undefined {
+    return this.operations.find(
+      (op) =>
+        op.name === name &&
+        op[level] === true &&
+        (level === 'system' || !op.resourceTypes || op.resourceTypes.includes(resourceType as string))
+    );
+  }
+
+  /** Whether any operation of this name exists at any level (to tell 404 from 405 apart). */
+  knows(name: string): boolean {
+    return this.operations.some((op) => op.name === name);
+  }
+
+  list(): readonly Operation[] {
+    return this.operations;
+  }
+}
+
+/**
+ * The operation's input as Parameters: the body when it is a Parameters resource, otherwise
+ * the query parameters as strings (GET, or a POST that carries a resource as its body).
+ */
+export function operationInput(req: FhirRequest): Parameters {
+  const body = req.body as { resourceType?: string } | undefined;
+  if (body?.resourceType === 'Parameters') {
+    return body as Parameters;
+  }
+  const parameter: ParametersParameter[] = req.params
+    .filter(([name]) => !name.startsWith('_format') && name !== '_pretty')
+    .map(([name, value]) => ({ name, valueString: value }));
+  if (body && typeof body === 'object' && body.resourceType) {
+    parameter.push({ name: 'resource', resource: body as ParametersParameter['resource'] });
+  }
+  return { resourceType: 'Parameters', parameter };
+}
+
+/** The first value of a named input parameter, whatever its value[x] type. */
+export function inputValue(input: Parameters, name: string): unknown {
+  const param = input.parameter?.find((p) => p.name === name);
+  if (!param) {
+    return undefined;
+  }
+  if (param.resource) {
+    return param.resource;
+  }
+  for (const [key, value] of Object.entries(param)) {
+    if (key.startsWith('value')) {
+      return value;
+    }
+  }
+  return undefined;
+}

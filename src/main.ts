@@ -1,0 +1,82 @@
+/**
+ * `npm start`: finds or starts the database, applies migrations, and serves FHIR with
+ * WORKERS processes (Node cluster) sharing one port. The primary owns the embedded database
+ * and stops it after the workers on SIGINT/SIGTERM.
+ */
+import cluster from 'node:cluster';
+import { loadConfig } from './config';
+import { logger, setLogLevel } from './logger';
+import { locateDatabase, type DatabaseLocation } from './store/connect';
+import { migrate } from './store/migrate';
+import { startServer, type RunningServer } from './server';
+
+async function runWorker(): Promise<void> {
+  const config = loadConfig();
+  setLogLevel(config.logLevel);
+  const running = await startServer(config);
+  const stop = async () => {
+    await running.close();
+    process.exit(0);
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', () => undefined); // the primary decides when workers stop
+}
+
+async function runPrimary(): Promise<void> {
+  const config = loadConfig();
+  setLogLevel(config.logLevel);
+  let database: DatabaseLocation | undefined;
+  let running: RunningServer | undefined;
+  let stopping = false;
+
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info('shutting down', { signal });
+    try {
+      if (running) {
+        await running.close();
+      }
+      const workers = Object.values(cluster.workers ?? {});
+      await Promise.all(
+        workers.map(
+          (worker) =>
+            new Promise<void>((resolve) => {
+              worker!.once('exit', () => resolve());
+              worker!.process.kill('SIGTERM');
+            })
+        )
+      );
+      await database?.stop();
+    } finally {
+      process.exit(0);
+    }
+  };
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+
+  database = await locateDatabase(config);
+  await migrate(database.url);
+  const runtime = { ...config, databaseUrl: database.url };
+
+  if (config.workers <= 1) {
+    running = await startServer(runtime);
+  } else {
+    for (let i = 0; i < config.workers; i++) {
+      cluster.fork({ DATABASE_URL: database.url });
+    }
+    cluster.on('exit', (worker, code) => {
+      if (!stopping) {
+        logger.error('worker exited; starting a new one', { pid: worker.process.pid, code });
+        cluster.fork({ DATABASE_URL: database!.url });
+      }
+    });
+  }
+  logger.info('FHIR server ready', { baseUrl: config.baseUrl, workers: config.workers, embedded: !config.databaseUrl });
+}
+
+const entry = cluster.isPrimary ? runPrimary : runWorker;
+entry().catch((err) => {
+  logger.error('start-up failed', { error: (err as Error).message, stack: (err as Error).stack });
+  process.exit(1);
+});

@@ -1,0 +1,8 @@
+/**
+ * The modules installed into every server, in order. A module may rely on the ones before
+ * it (auth uses search to filter by granular scopes; audit and provenance use auth's
+ * principal and keys).
+ */
+import type { ServerModule } from './services';
+
+export const MODULES: ServerModule[] = [];

@@ -1,0 +1,103 @@
+/**
+ * The composition root: builds the services every request uses, installs each module's
+ * implementation, and starts or stops an HTTP server around them. main.ts adds the
+ * process concerns (embedded database, cluster workers, signals); tests call startServer.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Config } from './config';
+import { openAuthenticator } from './access/open-access';
+import { loadDefinitions } from './fhir/definitions';
+import { errors } from './fhir/outcome';
+import { OperationRegistry } from './fhir/operations/registry';
+import { createApp, type RouterFactory } from './http/app';
+import { MODULES } from './modules';
+import { logger } from './logger';
+import type { Services } from './services';
+import { Database } from './store/database';
+import { Repository } from './store/repository';
+import { baseValidator } from './validation/base-validator';
+
+export function createServices(config: Config, db: Database): Services {
+  loadDefinitions();
+  const services: Services = {
+    config,
+    db,
+    repo: undefined as unknown as Repository,
+    indexer: { index: async () => undefined },
+    validator: baseValidator,
+    search: {
+      search: async () => {
+        throw errors.notSupported('Search is not installed');
+      },
+      match: async () => {
+        throw errors.notSupported('Search is not installed');
+      },
+      capability: () => ({ searchParam: [], searchInclude: [], searchRevInclude: [] }),
+      criteriaFilter: () => {
+        throw errors.notSupported('Search is not installed');
+      },
+    },
+    operations: new OperationRegistry(),
+    writeHooks: [],
+    authenticator: openAuthenticator,
+    audit: { write: async () => undefined },
+    capabilityContributors: [],
+    onClose: [],
+  };
+  services.repo = new Repository(services);
+  return services;
+}
+
+export interface RunningServer {
+  services: Services;
+  server: http.Server;
+  /** The FHIR base URL the server answers on. */
+  baseUrl: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the HTTP server on config.port (0 picks a free port; the base URL then follows the
+ * port actually bound, unless BASE_URL was given explicitly).
+ */
+export async function startServer(config: Config, options: { explicitBaseUrl?: boolean } = {}): Promise<RunningServer> {
+  if (!config.databaseUrl) {
+    throw new Error('startServer needs config.databaseUrl (main.ts starts the embedded database)');
+  }
+  const db = new Database(config.databaseUrl, config.dbPoolSize);
+  const server = http.createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  const effective: Config =
+    config.port === 0 && !options.explicitBaseUrl
+      ? { ...config, port, baseUrl: config.baseUrl.replace(/:0(\/|$)/, `:${port}$1`) }
+      : config;
+  const services = createServices(effective, db);
+  const routers: RouterFactory[] = [];
+  for (const module of MODULES) {
+    routers.push(...((await module.install(services)) ?? []));
+  }
+  server.on('request', createApp(services, routers));
+  // Keep-alive longer than typical load balancer idle timeouts.
+  server.keepAliveTimeout = 65_000;
+  logger.info('listening', { port, baseUrl: effective.baseUrl });
+  return {
+    services,
+    server,
+    baseUrl: effective.baseUrl,
+    async close() {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      });
+      for (const close of services.onClose) {
+        await close();
+      }
+      await db.close();
+    },
+  };
+}

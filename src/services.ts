@@ -1,0 +1,142 @@
+/**
+ * The parts of the server and the seams between them. Each module (search, validation,
+ * terminology, auth, audit, provenance) installs its implementation here at start-up
+ * (see server.ts); interactions only ever talk to these interfaces.
+ */
+import type {
+  Bundle,
+  CapabilityStatement,
+  CapabilityStatementRestResourceSearchParam,
+  OperationOutcomeIssue,
+  Resource,
+} from '@medplum/fhirtypes';
+import type { PoolClient } from 'pg';
+import type { Request } from 'express';
+import type { Config } from './config';
+import type { AccessPolicy, AuditRecord, FhirRequest, FhirResponse, Principal, RequestContext } from './fhir/context';
+import type { OperationRegistry } from './fhir/operations/registry';
+import type { Database } from './store/database';
+import type { Repository } from './store/repository';
+import type { Sql } from './store/sql';
+import type { WriteTx } from './store/write-tx';
+
+/** A resource whose search index rows must be (re)written; no resource means remove them. */
+export interface IndexItem {
+  rid: string;
+  resourceType: string;
+  resource?: Resource;
+  /** True when the resource has never been indexed (nothing to delete first). */
+  isNew: boolean;
+}
+
+export interface ResourceIndexer {
+  /** Writes the index rows of a batch of resources, inside the caller's transaction. */
+  index(client: PoolClient, items: IndexItem[]): Promise<void>;
+}
+
+export interface ValidationOptions {
+  mode: 'create' | 'update' | 'delete';
+  /** Canonical URLs of profiles to check in addition to meta.profile and the required ones. */
+  profiles?: string[];
+}
+
+export interface ResourceValidator {
+  /** Every issue found; any issue of severity error or fatal means the resource is not stored. */
+  validate(resource: Resource, options: ValidationOptions): Promise<OperationOutcomeIssue[]>;
+}
+
+export interface SearchRequest {
+  /** Undefined for a system-level search. */
+  resourceType?: string;
+  params: [string, string][];
+  /** Compartment search: GET /Patient/123/Observation. */
+  compartment?: { resourceType: string; id: string };
+  /** The request URL, for the Bundle's self link. */
+  url: string;
+}
+
+/** What search supports for one resource type, as the CapabilityStatement states it. */
+export interface SearchCapability {
+  searchParam: CapabilityStatementRestResourceSearchParam[];
+  searchInclude: string[];
+  searchRevInclude: string[];
+}
+
+export interface SearchEngine {
+  search(ctx: RequestContext, request: SearchRequest): Promise<Bundle>;
+  /** The search parameters that work for a type (undefined type: system-level parameters). */
+  capability(resourceType: string | undefined): SearchCapability;
+  /** Resources matching search criteria, for conditional interactions; at most `limit`. */
+  match(ctx: RequestContext, resourceType: string, params: [string, string][], limit: number): Promise<Resource[]>;
+  /**
+   * A SQL condition over the table alias `r` (a resource row) that holds when the row matches
+   * the criteria, e.g. for granular SMART scopes (patient/Observation.rs?category=laboratory).
+   */
+  criteriaFilter(resourceType: string, params: [string, string][]): Sql;
+}
+
+/** What a write hook learns of a write. */
+export interface WriteEvent {
+  interaction: 'create' | 'update' | 'patch' | 'delete';
+  resourceType: string;
+  id: string;
+  versionId: string;
+  lastUpdated: string;
+  /** The stored new version; undefined for a delete. */
+  resource?: Resource;
+  /** The version it replaces, if any. */
+  previous?: Resource;
+  /** Headers of the request that caused the write (e.g. X-Provenance). */
+  request?: FhirRequest;
+}
+
+/**
+ * Runs inside the write's database transaction. beforeWrite may refuse the write by
+ * throwing a FhirError (retention, signatures); afterWrite adds records that must commit
+ * with it (Provenance).
+ */
+export interface WriteHook {
+  beforeWrite?(ctx: RequestContext, tx: WriteTx, event: WriteEvent): Promise<void>;
+  afterWrite?(ctx: RequestContext, tx: WriteTx, event: WriteEvent): Promise<void>;
+}
+
+export interface Authenticator {
+  /** Establishes who is calling; throws FhirError 401 for a missing or invalid credential. */
+  authenticate(req: Request, config: Config): Promise<{ principal: Principal; access: AccessPolicy }>;
+}
+
+export interface AuditSink {
+  /** Stores the records durably; resolves only once they are committed. */
+  write(ctx: RequestContext, records: AuditRecord[]): Promise<void>;
+}
+
+export interface Services {
+  config: Config;
+  db: Database;
+  repo: Repository;
+  indexer: ResourceIndexer;
+  validator: ResourceValidator;
+  search: SearchEngine;
+  operations: OperationRegistry;
+  writeHooks: WriteHook[];
+  authenticator: Authenticator;
+  audit: AuditSink;
+  /** Additions to the CapabilityStatement from modules (security, supported profiles). */
+  capabilityContributors: ((statement: CapabilityStatement, config: Config) => void)[];
+  /** Run before the server stops (close pools, flush queues). */
+  onClose: (() => Promise<void>)[];
+}
+
+/**
+ * A part of the server (search, validation, terminology, auth, audit, provenance). install()
+ * puts its implementations into the services and returns the Express routers it serves
+ * outside the FHIR endpoint (OAuth endpoints, login pages).
+ */
+export interface ServerModule {
+  name: string;
+  install(services: Services): Promise<ModuleRouter[] | void> | ModuleRouter[] | void;
+}
+
+export type ModuleRouter = (services: Services) => import('express').Router;
+
+export type InteractionHandler = (ctx: RequestContext, req: FhirRequest) => Promise<FhirResponse>;

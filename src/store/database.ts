@@ -1,0 +1,73 @@
+/**
+ * The PostgreSQL connection pool and the transaction helper every write goes through.
+ */
+import pg from 'pg';
+import { Sql } from './sql';
+
+// Bigint (COUNT, int8) as JS numbers: counts and sizes here stay far below 2^53.
+pg.types.setTypeParser(pg.types.builtins.INT8, (value: string) => Number(value));
+// Timestamps are passed through as strings and formatted by us (see toFhirInstant).
+pg.types.setTypeParser(pg.types.builtins.TIMESTAMPTZ, (value: string) => value);
+
+export type Queryable = Pick<pg.PoolClient, 'query'>;
+
+export class Database {
+  readonly pool: pg.Pool;
+
+  constructor(connectionString: string, max: number) {
+    this.pool = new pg.Pool({ connectionString, max, application_name: 'fhir-server' });
+    // An idle client losing its connection (database restart) must not crash the process.
+    this.pool.on('error', () => undefined);
+  }
+
+  async query<R extends pg.QueryResultRow = pg.QueryResultRow>(q: Sql): Promise<pg.QueryResult<R>> {
+    const { text, values } = q.toQuery();
+    return this.pool.query<R>(text, values);
+  }
+
+  /**
+   * Runs fn inside BEGIN/COMMIT on one connection; any throw rolls back. Serialization
+   * failures and deadlocks are retried, since they only mean that a concurrent write won.
+   */
+  async transaction<T>(fn: (client: pg.PoolClient) => Promise<T>, isolation = 'READ COMMITTED'): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      const client = await this.pool.connect();
+      try {
+        await client.query(`BEGIN ISOLATION LEVEL ${isolation}`);
+        const result = await fn(client);
+        await client.query('COMMIT');
+        return result;
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        if (attempt < 5 && isRetryable(err)) {
+          continue;
+        }
+        throw err;
+      } finally {
+        client.release();
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+}
+
+/** Marker for unique violations that a retry resolves (two creators racing on one new row). */
+export class RetryableConflict extends Error {
+  readonly code = '23505';
+}
+
+function isRetryable(err: unknown): boolean {
+  const code = (err as { code?: string }).code;
+  return code === '40001' || code === '40P01' || err instanceof RetryableConflict;
+}
+
+export async function runQuery<R extends pg.QueryResultRow = pg.QueryResultRow>(
+  client: Queryable,
+  q: Sql
+): Promise<pg.QueryResult<R>> {
+  const { text, values } = q.toQuery();
+  return client.query<R>(text, values);
+}

@@ -1,0 +1,108 @@
+/**
+ * History queries at instance, type and system level, newest first, with keyset paging on
+ * (last_updated, rid, version_id): a page link stays valid however many versions are
+ * written after it was issued.
+ */
+import type { RequestContext } from '../fhir/context';
+import { errors } from '../fhir/outcome';
+import { ridOf } from './rid';
+import { sql, type Sql } from './sql';
+import { toStoredVersion, type StoredVersion } from './repository';
+
+export interface HistoryCursor {
+  lastUpdated: string;
+  rid: string;
+  versionId: number;
+  /** 'next' pages towards older versions, 'prev' towards newer ones. */
+  direction: 'next' | 'prev';
+}
+
+export interface HistoryQuery {
+  resourceType?: string;
+  id?: string;
+  /** Versions written at or after this instant. */
+  since?: string;
+  /** Versions current at some point within [start, end]. */
+  at?: { start: string; end: string };
+  count: number;
+  cursor?: HistoryCursor;
+}
+
+export interface HistoryPage {
+  versions: StoredVersion[];
+  /** Whether more versions exist beyond this page in the direction it was read. */
+  hasMore: boolean;
+}
+
+export function encodeCursor(cursor: HistoryCursor): string {
+  return Buffer.from(JSON.stringify([cursor.lastUpdated, cursor.rid, cursor.versionId, cursor.direction])).toString(
+    'base64url'
+  );
+}
+
+export function decodeCursor(raw: string): HistoryCursor {
+  try {
+    const [lastUpdated, rid, versionId, direction] = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8'));
+    if (
+      typeof lastUpdated !== 'string' ||
+      Number.isNaN(Date.parse(lastUpdated)) ||
+      !/^[0-9a-f-]{36}$/.test(rid) ||
+      !Number.isInteger(versionId) ||
+      (direction !== 'next' && direction !== 'prev')
+    ) {
+      throw new Error('bad cursor');
+    }
+    return { lastUpdated, rid, versionId, direction };
+  } catch {
+    throw errors.badRequest('Invalid _cursor: use the paging links the server returned', '_cursor');
+  }
+}
+
+export async function readHistory(ctx: RequestContext, query: HistoryQuery): Promise<HistoryPage> {
+  const where: Sql[] = [];
+  if (query.resourceType) {
+    where.push(sql`r.resource_type = ${query.resourceType}`);
+  }
+  if (query.resourceType && query.id) {
+    where.push(sql`r.rid = ${ridOf(query.resourceType, query.id)}`);
+  }
+  if (query.since) {
+    where.push(sql`r.last_updated >= ${query.since}`);
+  }
+  const filter = ctx.access.readFilter(query.resourceType);
+  if (filter) {
+    where.push(sql`(${filter})`);
+  }
+
+  let source = sql`resource_history r`;
+  if (query.at) {
+    // The version current during [start, end]: written before end and not replaced before start.
+    source = sql`(SELECT h.*, lead(h.last_updated) OVER (PARTITION BY h.rid ORDER BY h.version_id) AS replaced_at
+                  FROM resource_history h
+                  ${query.resourceType ? sql`WHERE h.resource_type = ${query.resourceType}` : sql``}) r`;
+    where.push(sql`r.last_updated <= ${query.at.end}`);
+    where.push(sql`(r.replaced_at IS NULL OR r.replaced_at > ${query.at.start})`);
+  }
+
+  const cursor = query.cursor;
+  const backwards = cursor?.direction === 'prev';
+  if (cursor) {
+    const op = sql.raw(backwards ? '>' : '<');
+    where.push(sql`(r.last_updated, r.rid, r.version_id) ${op} (${cursor.lastUpdated}::timestamptz, ${cursor.rid}::uuid, ${cursor.versionId})`);
+  }
+  const order = sql.raw(backwards ? 'ASC' : 'DESC');
+  const result = await (ctx.tx ?? ctx.services.db).query(
+    sql`SELECT r.rid, r.resource_type, r.id, r.version_id, r.last_updated, r.method, r.content, r.compartments, r.custodian
+        FROM ${source}
+        WHERE ${sql.and(where)}
+        ORDER BY r.last_updated ${order}, r.rid ${order}, r.version_id ${order}
+        LIMIT ${query.count + 1}`
+  );
+  const rows = result.rows as Parameters<typeof toStoredVersion>[0][];
+  const hasMore = rows.length > query.count;
+  const versions = rows.slice(0, query.count).map(toStoredVersion);
+  if (backwards) {
+    versions.reverse();
+  }
+  return { versions, hasMore };
+}

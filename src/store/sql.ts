@@ -1,0 +1,81 @@
+/**
+ * The project's one SQL builder: a tagged template that keeps values out of the SQL text.
+ *
+ *   const q = sql`SELECT content FROM resource WHERE rid = ${rid} AND ${filter}`;
+ *   await client.query(q.text, q.values);   // or db.query(q)
+ *
+ * Interpolating another Sql fragment inlines it (its placeholders are renumbered);
+ * anything else becomes a bound parameter. Identifiers that are not constants of the code
+ * go through sql.ident, which quotes them.
+ */
+export class Sql {
+  constructor(
+    readonly strings: readonly string[],
+    readonly params: readonly unknown[]
+  ) {}
+
+  /** Renders to pg's { text, values } with $1..$n placeholders. */
+  toQuery(): { text: string; values: unknown[] } {
+    const values: unknown[] = [];
+    const text = this.render(values);
+    return { text, values };
+  }
+
+  get text(): string {
+    return this.toQuery().text;
+  }
+
+  get values(): unknown[] {
+    return this.toQuery().values;
+  }
+
+  private render(values: unknown[]): string {
+    let text = this.strings[0];
+    for (let i = 0; i < this.params.length; i++) {
+      const param = this.params[i];
+      if (param instanceof Sql) {
+        text += param.render(values);
+      } else {
+        values.push(param);
+        text += '$' + values.length;
+      }
+      text += this.strings[i + 1];
+    }
+    return text;
+  }
+}
+
+export function sql(strings: TemplateStringsArray, ...params: unknown[]): Sql {
+  return new Sql(strings, params);
+}
+
+/** Raw SQL text from the code itself (never from input). */
+sql.raw = (text: string): Sql => new Sql([text], []);
+
+/** A quoted identifier. */
+sql.ident = (name: string): Sql => new Sql(['"' + name.replace(/"/g, '""') + '"'], []);
+
+/** Joins fragments with a separator; an empty list gives an empty fragment. */
+sql.join = (parts: readonly Sql[], separator: string): Sql => {
+  if (parts.length === 0) {
+    return new Sql([''], []);
+  }
+  const strings: string[] = [''];
+  const params: unknown[] = [];
+  parts.forEach((part, i) => {
+    if (i > 0) {
+      strings[strings.length - 1] += separator;
+    }
+    params.push(part);
+    strings.push('');
+  });
+  return new Sql(strings, params);
+};
+
+/** AND of fragments; TRUE when empty. */
+sql.and = (parts: readonly Sql[]): Sql => (parts.length ? sql`(${sql.join(parts, ' AND ')})` : sql`TRUE`);
+
+/** OR of fragments; FALSE when empty. */
+sql.or = (parts: readonly Sql[]): Sql => (parts.length ? sql`(${sql.join(parts, ' OR ')})` : sql`FALSE`);
+
+sql.empty = new Sql([''], []);

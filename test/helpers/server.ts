@@ -1,0 +1,68 @@
+/**
+ * Starts the real server on a fresh database cloned from the migrated template, for
+ * black-box HTTP tests.
+ */
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { loadConfig, type Config } from '../../src/config';
+import { startServer, type RunningServer } from '../../src/server';
+import { setLogLevel } from '../../src/logger';
+
+const TEMPLATE_DATABASE = 'fhir_test_template';
+
+export interface TestServer extends RunningServer {
+  databaseUrl: string;
+  /** A pg pool on the test database, to assert on rows directly. */
+  pool: pg.Pool;
+}
+
+function adminUrl(): string {
+  const url = process.env.TEST_DATABASE_ADMIN_URL;
+  if (!url) {
+    throw new Error('TEST_DATABASE_ADMIN_URL is not set: run the tests through jest (global setup starts PostgreSQL)');
+  }
+  return url;
+}
+
+export async function createTestDatabase(): Promise<string> {
+  const name = 'test_' + randomBytes(6).toString('hex');
+  const admin = new pg.Client({ connectionString: adminUrl() });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE ${name} TEMPLATE ${TEMPLATE_DATABASE}`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(adminUrl());
+  url.pathname = '/' + name;
+  return url.toString();
+}
+
+export async function dropTestDatabase(databaseUrl: string): Promise<void> {
+  const name = new URL(databaseUrl).pathname.slice(1);
+  const admin = new pg.Client({ connectionString: adminUrl() });
+  await admin.connect();
+  try {
+    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  } finally {
+    await admin.end();
+  }
+}
+
+export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
+  setLogLevel('error');
+  const databaseUrl = await createTestDatabase();
+  const config: Config = loadConfig({ PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'error', DATABASE_URL: databaseUrl, ...env });
+  const running = await startServer(config, { explicitBaseUrl: Boolean(env.BASE_URL) });
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: 2 });
+  return {
+    ...running,
+    databaseUrl,
+    pool,
+    async close() {
+      await pool.end();
+      await running.close();
+      await dropTestDatabase(databaseUrl);
+    },
+  };
+}

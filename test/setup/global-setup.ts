@@ -1,0 +1,37 @@
+/**
+ * One embedded PostgreSQL cluster for the whole test run, and a migrated template database
+ * that every test file clones (CREATE DATABASE ... TEMPLATE), so each file gets a fresh,
+ * fully migrated database in milliseconds.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import pg from 'pg';
+import { startEmbeddedPostgres } from '../../src/store/embedded';
+import { migrate } from '../../src/store/migrate';
+
+export const TEMPLATE_DATABASE = 'fhir_test_template';
+
+export default async function globalSetup(): Promise<void> {
+  if (process.env.TEST_DATABASE_ADMIN_URL) {
+    // An existing PostgreSQL given by the developer: only (re)build the template.
+    await buildTemplate(process.env.TEST_DATABASE_ADMIN_URL);
+    return;
+  }
+  const dir = path.resolve(__dirname, '..', '..', '.test-pg');
+  fs.rmSync(dir, { recursive: true, force: true });
+  const embedded = await startEmbeddedPostgres(dir);
+  (globalThis as Record<string, unknown>).__TEST_PG__ = embedded;
+  process.env.TEST_DATABASE_ADMIN_URL = embedded.url;
+  await buildTemplate(embedded.url);
+}
+
+async function buildTemplate(adminUrl: string): Promise<void> {
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  await admin.query(`DROP DATABASE IF EXISTS ${TEMPLATE_DATABASE}`);
+  await admin.query(`CREATE DATABASE ${TEMPLATE_DATABASE}`);
+  await admin.end();
+  const url = new URL(adminUrl);
+  url.pathname = '/' + TEMPLATE_DATABASE;
+  await migrate(url.toString());
+}
