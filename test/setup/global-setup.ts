@@ -4,6 +4,7 @@
  * fully migrated database in milliseconds.
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { startEmbeddedPostgres } from '../../src/store/embedded';
@@ -17,10 +18,12 @@ export default async function globalSetup(): Promise<void> {
     await buildTemplate(process.env.TEST_DATABASE_ADMIN_URL);
     return;
   }
-  const dir = path.resolve(__dirname, '..', '..', '.test-pg');
-  fs.rmSync(dir, { recursive: true, force: true });
+  // A folder of its own per run, so concurrent runs on one machine never share a cluster.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fhir-test-pg-'));
+  // PostgreSQL runs as the postgres user when the tests run as root: it must reach the folder.
+  fs.chmodSync(dir, 0o755);
   const embedded = await startEmbeddedPostgres(dir);
-  (globalThis as Record<string, unknown>).__TEST_PG__ = embedded;
+  (globalThis as Record<string, unknown>).__TEST_PG__ = { embedded, dir };
   process.env.TEST_DATABASE_ADMIN_URL = embedded.url;
   await buildTemplate(embedded.url);
 }
