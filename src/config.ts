@@ -13,6 +13,8 @@ export interface Config {
   baseUrl: string;
   /** PostgreSQL connection string; when absent an embedded PostgreSQL is started in dataDir. */
   databaseUrl?: string;
+  /** Refuse to start without databaseUrl (production images never fall back to the embedded database). */
+  requireDatabaseUrl: boolean;
   /** Folder for the embedded PostgreSQL cluster (and other local state). */
   dataDir: string;
   /** Maximum connections in the pg pool of each worker. */
@@ -63,6 +65,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     host: env.HOST || '0.0.0.0',
     baseUrl,
     databaseUrl: env.DATABASE_URL || undefined,
+    requireDatabaseUrl: env.REQUIRE_DATABASE_URL === 'true',
     dataDir: path.resolve(env.DATA_DIR || './data'),
     dbPoolSize: intFromEnv(env, 'DB_POOL_SIZE', 10),
     maxBodyBytes: parseByteSize(env.MAX_BODY_SIZE || '16mb'),

@@ -62,9 +62,11 @@ async function runPrimary(): Promise<void> {
   if (config.workers <= 1) {
     running = await startServer(runtime);
   } else {
-    for (let i = 0; i < config.workers; i++) {
-      cluster.fork({ DATABASE_URL: database.url });
-    }
+    const listening = Array.from({ length: config.workers }, () => {
+      const worker = cluster.fork({ DATABASE_URL: database!.url });
+      return new Promise<void>((resolve) => worker.once('listening', () => resolve()));
+    });
+    await Promise.all(listening);
     cluster.on('exit', (worker, code) => {
       if (!stopping) {
         logger.error('worker exited; starting a new one', { pid: worker.process.pid, code });

@@ -18,6 +18,9 @@ export async function locateDatabase(config: Config): Promise<DatabaseLocation> 
   if (config.databaseUrl) {
     return { url: config.databaseUrl, stop: async () => undefined };
   }
+  if (config.requireDatabaseUrl) {
+    throw new Error('DATABASE_URL is required (REQUIRE_DATABASE_URL=true): this deployment does not start an embedded PostgreSQL');
+  }
   const embedded = await startEmbeddedPostgres(config.dataDir);
   try {
     await ensureDatabase(embedded.url, EMBEDDED_DATABASE);

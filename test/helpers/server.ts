@@ -24,12 +24,13 @@ function adminUrl(): string {
   return url;
 }
 
-export async function createTestDatabase(): Promise<string> {
+/** A fresh database: migrated (cloned from the template) unless `empty` is asked for. */
+export async function createTestDatabase(options: { empty?: boolean } = {}): Promise<string> {
   const name = 'test_' + randomBytes(6).toString('hex');
   const admin = new pg.Client({ connectionString: adminUrl() });
   await admin.connect();
   try {
-    await admin.query(`CREATE DATABASE ${name} TEMPLATE ${TEMPLATE_DATABASE}`);
+    await admin.query(`CREATE DATABASE ${name}${options.empty ? '' : ` TEMPLATE ${TEMPLATE_DATABASE}`}`);
   } finally {
     await admin.end();
   }

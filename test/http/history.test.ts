@@ -1,0 +1,90 @@
+/**
+ * history at instance, type and system level: Bundle shape, _since, _at, _count and
+ * paging links that stay valid while new versions are written.
+ */
+import { startTestServer, type TestServer } from '../helpers/server';
+import { FhirTestClient } from '../helpers/fhir-client';
+
+let server: TestServer;
+let client: FhirTestClient;
+
+beforeAll(async () => {
+  server = await startTestServer();
+  client = new FhirTestClient(server.baseUrl);
+});
+afterAll(async () => server.close());
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+test('instance history lists every version newest first with request and response', async () => {
+  const v1 = (await client.post('Observation', { resourceType: 'Observation', status: 'preliminary', code: { text: 'BP' } })).body;
+  const v2 = (await client.put(`Observation/${v1.id}`, { ...v1, status: 'final' })).body;
+  await client.delete(`Observation/${v1.id}`);
+  const res = await client.get(`Observation/${v1.id}/_history`);
+  expect(res.status).toBe(200);
+  const bundle = res.body;
+  expect(bundle.resourceType).toBe('Bundle');
+  expect(bundle.type).toBe('history');
+  expect(bundle.total).toBe(3);
+  expect(bundle.entry.map((e: any) => [e.request.method, e.request.url, e.response.status, e.response.etag])).toEqual([
+    ['DELETE', `Observation/${v1.id}`, '204 No Content', 'W/"3"'],
+    ['PUT', `Observation/${v1.id}`, '200 OK', 'W/"2"'],
+    ['POST', 'Observation', '201 Created', 'W/"1"'],
+  ]);
+  expect(bundle.entry[1].resource).toEqual(v2);
+  expect(bundle.entry[2].fullUrl).toBe(`${server.baseUrl}/Observation/${v1.id}`);
+  expect(bundle.entry[2].response.lastModified).toBe(v1.meta.lastUpdated);
+  expect(bundle.link[0]).toEqual({ relation: 'self', url: `${server.baseUrl}/Observation/${v1.id}/_history` });
+});
+
+test('instance history of an unknown resource is 404', async () => {
+  expect((await client.get('Observation/nope/_history')).status).toBe(404);
+});
+
+test('type and system history, _count paging with next/previous links that survive new writes', async () => {
+  const ids: string[] = [];
+  for (let i = 0; i < 5; i++) {
+    ids.push((await client.post('Device', { resourceType: 'Device', serialNumber: `SN-${i}` })).body.id);
+  }
+  const page1 = (await client.get('Device/_history?_count=2')).body;
+  expect(page1.entry.map((e: any) => e.resource.serialNumber)).toEqual(['SN-4', 'SN-3']);
+  const next1 = page1.link.find((l: any) => l.relation === 'next').url;
+  expect(page1.link.find((l: any) => l.relation === 'previous')).toBeUndefined();
+  // A write between pages must not shift what the next page holds.
+  await client.post('Device', { resourceType: 'Device', serialNumber: 'SN-new' });
+  const page2 = (await client.get(next1)).body;
+  expect(page2.entry.map((e: any) => e.resource.serialNumber)).toEqual(['SN-2', 'SN-1']);
+  const page3 = (await client.get(page2.link.find((l: any) => l.relation === 'next').url)).body;
+  expect(page3.entry.map((e: any) => e.resource.serialNumber)).toEqual(['SN-0']);
+  expect(page3.link.find((l: any) => l.relation === 'next')).toBeUndefined();
+  const back = (await client.get(page3.link.find((l: any) => l.relation === 'previous').url)).body;
+  expect(back.entry.map((e: any) => e.resource.serialNumber)).toEqual(['SN-2', 'SN-1']);
+  expect(page2.link.find((l: any) => l.relation === 'first').url).toBe(`${server.baseUrl}/Device/_history?_count=2`);
+
+  const system = (await client.get('_history?_count=100')).body;
+  expect(system.type).toBe('history');
+  const types = new Set(system.entry.map((e: any) => e.resource?.resourceType ?? e.request.url.split('/')[0]));
+  expect(types.has('Device')).toBe(true);
+  expect(types.has('Observation')).toBe(true);
+  expect((await client.get('_history?_cursor=garbage')).status).toBe(400);
+  expect((await client.get('Device/_history?_count=abc')).status).toBe(400);
+});
+
+test('_since keeps versions written at or after the instant; _at the versions current then', async () => {
+  const a = (await client.post('Location', { resourceType: 'Location', name: 'Ward A' })).body;
+  await sleep(20);
+  const between = new Date().toISOString();
+  await sleep(20);
+  await client.put(`Location/${a.id}`, { ...a, name: 'Ward A (renamed)' });
+  const b = (await client.post('Location', { resourceType: 'Location', name: 'Ward B' })).body;
+
+  const since = (await client.get(`Location/_history?_since=${encodeURIComponent(between)}`)).body;
+  expect(since.entry.map((e: any) => e.resource.name).sort()).toEqual(['Ward A (renamed)', 'Ward B']);
+
+  const at = (await client.get(`Location/_history?_at=${encodeURIComponent(between)}`)).body;
+  expect(at.entry.map((e: any) => e.resource.name)).toEqual(['Ward A']);
+  expect(at.entry.every((e: any) => e.resource.id !== b.id)).toBe(true);
+
+  expect((await client.get('Location/_history?_since=yesterday')).status).toBe(400);
+  expect((await client.get('Location/_history?_since=2020-02-30')).status).toBe(400);
+});

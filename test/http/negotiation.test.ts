@@ -1,0 +1,138 @@
+/**
+ * Content negotiation and bad input: every error is the right 4xx with an OperationOutcome,
+ * and nothing malformed ever reaches storage or crashes the server.
+ */
+import { startTestServer, type TestServer } from '../helpers/server';
+import { FhirTestClient } from '../helpers/fhir-client';
+
+let server: TestServer;
+let client: FhirTestClient;
+
+beforeAll(async () => {
+  server = await startTestServer({ MAX_BODY_SIZE: '64kb' });
+  client = new FhirTestClient(server.baseUrl);
+});
+afterAll(async () => server.close());
+
+const expectOutcome = (body: any, code?: string) => {
+  expect(body.resourceType).toBe('OperationOutcome');
+  expect(body.issue[0].severity).toBe('error');
+  expect(typeof body.issue[0].diagnostics).toBe('string');
+  if (code) expect(body.issue[0].code).toBe(code);
+};
+
+describe('response format', () => {
+  test('_format and Accept choose the JSON media type; XML and others are 406', async () => {
+    const cases: [string, Record<string, string>, string | number][] = [
+      ['metadata', {}, 'application/fhir+json; charset=utf-8'],
+      ['metadata?_format=json', {}, 'application/fhir+json; charset=utf-8'],
+      ['metadata?_format=application/fhir%2Bjson', {}, 'application/fhir+json; charset=utf-8'],
+      ['metadata?_format=application/json', {}, 'application/json; charset=utf-8'],
+      ['metadata', { Accept: 'application/json' }, 'application/json; charset=utf-8'],
+      ['metadata', { Accept: 'text/html,application/xhtml+xml,*/*;q=0.8' }, 'application/fhir+json; charset=utf-8'],
+      ['metadata?_format=xml', {}, 406],
+      ['metadata', { Accept: 'application/fhir+xml' }, 406],
+      ['metadata', { Accept: 'image/png' }, 406],
+    ];
+    for (const [path, headers, expected] of cases) {
+      const res = await client.get(path, headers);
+      if (typeof expected === 'number') {
+        expect(res.status).toBe(expected);
+        expectOutcome(res.body, 'not-supported');
+      } else {
+        expect(res.status).toBe(200);
+        expect(res.headers.get('content-type')).toBe(expected);
+      }
+    }
+  });
+
+  test('_pretty indents the JSON', async () => {
+    const compact = await client.get('metadata');
+    const pretty = await client.get('metadata?_pretty=true');
+    expect(compact.text.includes('\n')).toBe(false);
+    expect(pretty.text.startsWith('{\n  "resourceType"')).toBe(true);
+  });
+
+  test('HEAD answers like GET without a body', async () => {
+    const created = (await client.post('Patient', { resourceType: 'Patient' })).body;
+    const res = await client.request('HEAD', `Patient/${created.id}`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('etag')).toBe('W/"1"');
+    expect(res.text).toBe('');
+  });
+});
+
+describe('bad input', () => {
+  test('malformed JSON is 400 with code structure', async () => {
+    const res = await client.request('POST', 'Patient', { rawBody: '{"resourceType": "Patient",', headers: { 'Content-Type': 'application/fhir+json' } });
+    expect(res.status).toBe(400);
+    expectOutcome(res.body, 'structure');
+    expect(res.body.issue[0].diagnostics).toMatch(/not valid JSON/);
+  });
+
+  test('a JSON body that is not a resource is 400', async () => {
+    for (const body of ['[]', '"text"', '42', 'null']) {
+      const res = await client.request('POST', 'Patient', { rawBody: body, headers: { 'Content-Type': 'application/fhir+json' } });
+      expect(res.status).toBe(400);
+      expectOutcome(res.body);
+    }
+  });
+
+  test('an unsupported media type is 415', async () => {
+    const xml = await client.request('POST', 'Patient', { rawBody: '<Patient xmlns="http://hl7.org/fhir"/>', headers: { 'Content-Type': 'application/fhir+xml' } });
+    expect(xml.status).toBe(415);
+    expectOutcome(xml.body, 'not-supported');
+    const text = await client.request('POST', 'Patient', { rawBody: 'hello', headers: { 'Content-Type': 'text/plain' } });
+    expect(text.status).toBe(415);
+  });
+
+  test('a body over the configured limit is 413 and nothing is stored', async () => {
+    const big = { resourceType: 'Patient', name: [{ text: 'x'.repeat(70 * 1024) }] };
+    const res = await client.post('Patient', big);
+    expect(res.status).toBe(413);
+    expectOutcome(res.body, 'too-long');
+    const rows = await server.pool.query("SELECT count(*)::int AS n FROM resource WHERE content->'name'->0->>'text' LIKE 'xxx%'");
+    expect(rows.rows[0].n).toBe(0);
+  });
+
+  test('a wrong method is 405 with Allow', async () => {
+    const post = await client.post('Patient/123', { resourceType: 'Patient', id: '123' });
+    expect(post.status).toBe(405);
+    expect(post.headers.get('allow')).toBe('GET, PUT, PATCH, DELETE');
+    expectOutcome(post.body, 'not-supported');
+    expect((await client.delete('metadata')).status).toBe(405);
+    expect((await client.put('Patient/_history', {})).status).toBe(405);
+    expect((await client.request('OPTIONS', 'Patient')).status).toBe(204);
+  });
+
+  test('unknown endpoints are 404 with an OperationOutcome, also outside the FHIR base', async () => {
+    const res = await client.get('Patient/1/_history/1/extra');
+    expect(res.status).toBe(404);
+    expectOutcome(res.body, 'not-found');
+    const outside = await fetch(server.baseUrl.replace(/\/fhir$/, '/elsewhere'));
+    expect(outside.status).toBe(404);
+    expectOutcome((await outside.json()) as object, 'not-found');
+  });
+
+  test('injection attempts in ids and paths are refused, not executed', async () => {
+    const res = await client.get("Patient/1'%3B%20DROP%20TABLE%20resource%3B--");
+    expect(res.status).toBe(400);
+    const table = await server.pool.query("SELECT to_regclass('resource') IS NOT NULL AS present");
+    expect(table.rows[0].present).toBe(true);
+  });
+
+  test('every response carries a request id, echoed when the client sends one', async () => {
+    const res = await client.get('metadata', { 'X-Request-Id': 'trace-123' });
+    expect(res.headers.get('x-request-id')).toBe('trace-123');
+    expect((await client.get('metadata')).headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  test('the server keeps answering after a burst of bad requests', async () => {
+    await Promise.all(
+      Array.from({ length: 30 }, (_, i) =>
+        client.request('POST', i % 2 ? 'Patient' : '', { rawBody: '{bad', headers: { 'Content-Type': 'application/fhir+json' } })
+      )
+    );
+    expect((await client.get('metadata')).status).toBe(200);
+  });
+});
