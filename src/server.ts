@@ -9,6 +9,7 @@ import type { Config } from './config';
 import { openAuthenticator } from './access/open-access';
 import { loadDefinitions } from './fhir/definitions';
 import { errors } from './fhir/outcome';
+import { registerMetaOperations } from './fhir/operations/meta';
 import { OperationRegistry } from './fhir/operations/registry';
 import { createApp, type RouterFactory } from './http/app';
 import { MODULES } from './modules';
@@ -46,6 +47,7 @@ export function createServices(config: Config, db: Database): Services {
     onClose: [],
   };
   services.repo = new Repository(services);
+  registerMetaOperations(services.operations);
   return services;
 }
 

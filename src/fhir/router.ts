@@ -41,7 +41,8 @@ function checkType(type: string): void {
 }
 
 function checkId(id: string): void {
-  if (!ID_PATTERN.test(id)) {
+  // "." and ".." match the FHIR id pattern but are path segments no client can address.
+  if (!ID_PATTERN.test(id) || /^\.+$/.test(id)) {
     throw errors.badRequest(`Invalid resource id "${id}": ids are 1-64 letters, digits, "-" or "."`);
   }
 }
