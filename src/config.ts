@@ -26,6 +26,8 @@ export interface Config {
   /** Search page size when the client gives no _count, and the largest _count honoured. */
   defaultPageSize: number;
   maxPageSize: number;
+  /** Record an AuditEvent for every interaction (turn off only to measure its cost). */
+  auditEnabled: boolean;
   /** Minimum level of log lines written to stdout. */
   logLevel: 'debug' | 'info' | 'warn' | 'error';
 }
@@ -72,6 +74,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     workers: Math.max(1, intFromEnv(env, 'WORKERS', 1)),
     defaultPageSize: intFromEnv(env, 'DEFAULT_PAGE_SIZE', 20),
     maxPageSize: intFromEnv(env, 'MAX_PAGE_SIZE', 1000),
+    auditEnabled: env.AUDIT_ENABLED !== 'false',
     logLevel,
   };
 }

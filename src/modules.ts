@@ -3,6 +3,7 @@
  * it (auth uses search to filter by granular scopes; audit and provenance use auth's
  * principal and keys).
  */
+import { auditModule } from './audit';
 import type { ServerModule } from './services';
 
-export const MODULES: ServerModule[] = [];
+export const MODULES: ServerModule[] = [auditModule];

@@ -43,6 +43,7 @@ export function createServices(config: Config, db: Database): Services {
     writeHooks: [],
     authenticator: openAuthenticator,
     audit: { write: async () => undefined },
+    immutableTypes: new Set(),
     capabilityContributors: [],
     onClose: [],
   };

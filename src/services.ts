@@ -88,6 +88,8 @@ export interface WriteEvent {
   previous?: Resource;
   /** Headers of the request that caused the write (e.g. X-Provenance). */
   request?: FhirRequest;
+  /** The server's own record (AuditEvent, Provenance), not a client's write. */
+  internal?: boolean;
 }
 
 /**
@@ -121,6 +123,8 @@ export interface Services {
   writeHooks: WriteHook[];
   authenticator: Authenticator;
   audit: AuditSink;
+  /** Types whose resources can be created and read but never updated, patched or deleted (AuditEvent). */
+  immutableTypes: Set<string>;
   /** Additions to the CapabilityStatement from modules (security, supported profiles). */
   capabilityContributors: ((statement: CapabilityStatement, config: Config) => void)[];
   /** Run before the server stops (close pools, flush queues). */

@@ -25,16 +25,16 @@ export function buildCapabilityStatement(services: Services): CapabilityStatemen
     return {
       type: type as CapabilityStatementRestResource['type'],
       profile: `http://hl7.org/fhir/StructureDefinition/${type}`,
-      interaction: ['read', 'vread', 'update', 'patch', 'delete', 'history-instance', 'history-type', 'create', 'search-type'].map(
-        (code) => ({ code: code as 'read' })
-      ),
+      interaction: ['read', 'vread', 'update', 'patch', 'delete', 'history-instance', 'history-type', 'create', 'search-type']
+        .filter((code) => !services.immutableTypes.has(type) || !['update', 'patch', 'delete'].includes(code))
+        .map((code) => ({ code: code as 'read' })),
       versioning: 'versioned-update',
       readHistory: true,
-      updateCreate: true,
+      updateCreate: !services.immutableTypes.has(type),
       conditionalCreate: true,
       conditionalRead: 'full-support',
-      conditionalUpdate: true,
-      conditionalDelete: 'multiple',
+      conditionalUpdate: !services.immutableTypes.has(type),
+      conditionalDelete: services.immutableTypes.has(type) ? 'not-supported' : 'multiple',
       referencePolicy: ['literal', 'logical', 'local'],
       ...(searchCapability.searchInclude.length && { searchInclude: searchCapability.searchInclude }),
       ...(searchCapability.searchRevInclude.length && { searchRevInclude: searchCapability.searchRevInclude }),

@@ -106,6 +106,8 @@ export interface AuditRecord {
   compartment?: { resourceType: string; id: string };
   /** The response body (resource, Bundle or OperationOutcome); not stored, read by the audit module. */
   response?: Resource;
+  /** The resource read or written and the patients concerned, when the interaction knows them. */
+  audited?: FhirResponse['audited'];
 }
 
 export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -141,4 +143,6 @@ export interface FhirResponse {
   versionId?: string;
   lastModified?: string;
   headers?: Record<string, string>;
+  /** What the audit trail records as the subject of the interaction, whatever the body carries. */
+  audited?: { resource?: Resource; patients?: string[] };
 }

@@ -162,8 +162,13 @@ export function resolveRoute(ctx: RequestContext, req: FhirRequest): Route {
   throw errors.notFound(`No such endpoint: /${req.path}`);
 }
 
+const CHANGES = new Set<RouteKind>(['update', 'patch', 'delete']);
+
 async function dispatch(ctx: RequestContext, req: FhirRequest, route: Route): Promise<FhirResponse> {
   const { resourceType, id } = route;
+  if (resourceType && CHANGES.has(route.interaction) && ctx.services.immutableTypes.has(resourceType)) {
+    throw errors.methodNotAllowed(`${resourceType} resources cannot be changed or deleted`, ['GET', 'POST']);
+  }
   switch (route.interaction) {
     case 'capabilities':
       return capabilities(ctx, req);
@@ -244,6 +249,7 @@ function auditRecord(req: FhirRequest, route: Route | undefined, response: FhirR
     url: req.url,
     compartment: route?.compartment,
     response: response.resource,
+    audited: response.audited,
   };
 }
 

@@ -48,10 +48,11 @@ export interface WriteOptions {
   interaction?: 'update' | 'patch';
   /** The originating request, passed to write hooks. */
   request?: FhirRequest;
-  /** Internal writes of the server's own records (AuditEvent, Provenance) skip validation. */
-  skipValidation?: boolean;
-  /** Internal writes skip access checks (the server writes on its own authority). */
-  skipAccess?: boolean;
+  /**
+   * A record the server writes on its own authority (AuditEvent, Provenance): not validated,
+   * not access-checked, and flagged to write hooks so they do not chain records of records.
+   */
+  internal?: boolean;
   /** For create: an id the server generated earlier (transaction Bundles); never a client's id. */
   id?: string;
 }
@@ -197,10 +198,10 @@ export class Repository {
   async create(ctx: RequestContext, input: Resource, options: WriteOptions = {}): Promise<WriteResult> {
     const id = options.id ?? randomUUID();
     const resource = this.prepare(input, id, '1', new Date().toISOString());
-    await this.check(ctx, 'create', resource, undefined, options);
+    await this.check(ctx, 'create', resource, undefined, { validate: !options.internal, access: !options.internal });
     return this.inTransaction(ctx, async (txCtx, tx) => {
       const row = this.toRow(txCtx, resource);
-      const event = this.event('create', resource, undefined, options.request);
+      const event = this.event('create', resource, undefined, options);
       await this.runHooks('beforeWrite', txCtx, tx, event);
       // A fresh UUID cannot collide, so the insert can wait for the next flush.
       tx.queueNewResource(row);
@@ -221,7 +222,8 @@ export class Repository {
   ): Promise<WriteResult> {
     const interaction = options.interaction ?? 'update';
     const draft = this.prepare(input, id, '0', new Date().toISOString());
-    await this.check(ctx, interaction, draft, undefined, { ...options, skipAccess: true });
+    // Access needs the stored row, so it is checked inside the transaction.
+    await this.check(ctx, interaction, draft, undefined, { validate: !options.internal, access: false });
     return this.inTransaction(ctx, async (txCtx, tx) => {
       const current = await this.currentRow(txCtx, resourceType, id, { forUpdate: true });
       if (options.ifMatch !== undefined && (!current || current.deleted || current.versionId !== options.ifMatch)) {
@@ -233,7 +235,7 @@ export class Repository {
         // The caller may not see the existing resource, so it may not replace it either.
         throw errors.forbidden(`Not permitted to ${interaction} ${resourceType}/${id}`);
       }
-      if (!options.skipAccess) {
+      if (!options.internal) {
         txCtx.access.assertWrite(interaction, draft, current && !current.deleted ? accessInfo(current) : undefined);
       }
       if (current?.resource && !current.deleted && deepEquals(withoutServerMeta(current.resource), withoutServerMeta(draft))) {
@@ -243,7 +245,7 @@ export class Repository {
       const resource = this.prepare(input, id, versionId, new Date().toISOString());
       const row = this.toRow(txCtx, resource, current?.custodian);
       const created = !current || current.deleted;
-      const event = this.event(created ? 'create' : interaction, resource, current?.resource, options.request);
+      const event = this.event(created ? 'create' : interaction, resource, current?.resource, options);
       await this.runHooks('beforeWrite', txCtx, tx, event);
       if (!current) {
         const inserted = await runQuery(
@@ -273,7 +275,7 @@ export class Repository {
     resourceType: string,
     id: string,
     options: WriteOptions = {}
-  ): Promise<{ versionId?: string }> {
+  ): Promise<{ versionId?: string; compartments?: string[] }> {
     return this.inTransaction(ctx, async (txCtx, tx) => {
       const current = await this.currentRow(txCtx, resourceType, id, { forUpdate: true });
       if (options.ifMatch !== undefined && (!current || current.deleted || current.versionId !== options.ifMatch)) {
@@ -285,7 +287,7 @@ export class Repository {
       if (!current.visible) {
         throw errors.notFound(`Resource ${resourceType}/${id} is not known`);
       }
-      if (!options.skipAccess) {
+      if (!options.internal) {
         txCtx.access.assertWrite('delete', undefined, accessInfo(current));
       }
       const versionId = String(Number(current.versionId) + 1);
@@ -298,6 +300,7 @@ export class Repository {
         lastUpdated,
         previous: current.resource,
         request: options.request,
+        internal: options.internal,
       };
       await this.runHooks('beforeWrite', txCtx, tx, event);
       const row: ResourceRow = {
@@ -315,7 +318,7 @@ export class Repository {
       tx.queueHistory({ ...row, method: 'DELETE' });
       tx.queueIndex({ rid: row.rid, resourceType, resource: undefined, isNew: false });
       await this.runHooks('afterWrite', txCtx, tx, event);
-      return { versionId };
+      return { versionId, compartments: current.compartments };
     });
   }
 
@@ -334,9 +337,9 @@ export class Repository {
     interaction: Interaction,
     resource: Resource,
     stored: RowAccessInfo | undefined,
-    options: WriteOptions
+    options: { validate: boolean; access: boolean }
   ): Promise<void> {
-    if (!options.skipValidation) {
+    if (options.validate) {
       const issues = await this.services.validator.validate(resource, {
         mode: interaction === 'create' ? 'create' : 'update',
       });
@@ -345,7 +348,7 @@ export class Repository {
         throw errors.unprocessable(issues);
       }
     }
-    if (!options.skipAccess) {
+    if (options.access) {
       ctx.access.assertWrite(interaction, resource, stored);
     }
   }
@@ -375,7 +378,7 @@ export class Repository {
     interaction: WriteEvent['interaction'],
     resource: Resource,
     previous: Resource | undefined,
-    request: FhirRequest | undefined
+    options: WriteOptions
   ): WriteEvent {
     return {
       interaction,
@@ -385,7 +388,8 @@ export class Repository {
       lastUpdated: resource.meta?.lastUpdated as string,
       resource,
       previous,
-      request,
+      request: options.request,
+      internal: options.internal,
     };
   }
 

@@ -16,6 +16,7 @@ export function resourceResponse(status: number, resource: Resource): FhirRespon
     resource,
     versionId: resource.meta?.versionId,
     lastModified: resource.meta?.lastUpdated,
+    audited: { resource },
   };
 }
 
@@ -25,6 +26,7 @@ export function writeResponse(ctx: RequestContext, status: number, resource: Res
     location: versionLocation(ctx, resource),
     versionId: resource.meta?.versionId,
     lastModified: resource.meta?.lastUpdated,
+    audited: { resource },
   };
   switch (ctx.prefer.return) {
     case 'minimal':

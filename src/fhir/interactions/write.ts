@@ -133,8 +133,10 @@ export async function remove(
   const { repo } = ctx.services;
   const ifMatch = parseIfMatch(req.ifMatch);
   let message: string;
+  const patients = new Set<string>();
   if (id !== undefined) {
-    const { versionId } = await repo.delete(ctx, resourceType, id, { ifMatch, request: req });
+    const { versionId, compartments } = await repo.delete(ctx, resourceType, id, { ifMatch, request: req });
+    compartments?.forEach((p) => patients.add(p));
     message = versionId ? `Deleted ${resourceType}/${id}` : `${resourceType}/${id} was already deleted or never existed`;
   } else {
     const criteria = criteriaParams(new URLSearchParams(req.params).toString());
@@ -149,15 +151,17 @@ export async function remove(
         throw errors.preconditionFailed(`Conditional delete matches more than ${limit} resources; narrow the criteria`);
       }
       for (const match of matches) {
-        await repo.delete(txCtx, resourceType, match.id as string, { request: req });
+        const { compartments } = await repo.delete(txCtx, resourceType, match.id as string, { request: req });
+        compartments?.forEach((p) => patients.add(p));
       }
       return matches.length;
     });
     message = `Deleted ${count} ${resourceType} resource(s) matching the criteria`;
   }
+  const audited = { patients: [...patients] };
   if (ctx.prefer.return === 'OperationOutcome' || ctx.prefer.return === 'representation') {
-    return { status: 200, resource: informational(message) };
+    return { status: 200, resource: informational(message), audited };
   }
-  return { status: 204, outcome: informational(message) };
+  return { status: 204, outcome: informational(message), audited };
 }
 

@@ -1,0 +1,180 @@
+/**
+ * Turns an AuditRecord into an AuditEvent shaped after the IHE Basic Audit Log Patterns
+ * (BALP): type rest + the restful-interaction subtype, the client as Source Role ID, this
+ * server as Destination Role ID, the user as information recipient, the patients concerned
+ * as Person/Patient entities, the resource or query as System Object entities.
+ */
+import type { AuditEvent, AuditEventAgent, AuditEventEntity, Bundle, Coding, Resource } from '@medplum/fhirtypes';
+import type { AuditRecord, Principal } from '../fhir/context';
+import { patientCompartments } from '../fhir/compartments';
+
+const DCM = 'http://dicom.nema.org/resources/ontology/DCM';
+const INTERACTION = 'http://hl7.org/fhir/restful-interaction';
+const ENTITY_TYPE = 'http://terminology.hl7.org/CodeSystem/audit-entity-type';
+const OBJECT_ROLE = 'http://terminology.hl7.org/CodeSystem/object-role';
+const BALP_ENTITY_TYPE = 'https://profiles.ihe.net/ITI/BALP/CodeSystem/BasicAuditEntityType';
+const ACT_REASON = 'http://terminology.hl7.org/CodeSystem/v3-ActReason';
+/** Most patients named in one AuditEvent; a search returning more records the first ones and says so. */
+const MAX_PATIENTS = 200;
+
+export interface AuditContext {
+  principal: Principal;
+  requestId: string;
+  remoteAddress?: string;
+  baseUrl: string;
+}
+
+const ACTION: Record<AuditRecord['interaction'], AuditEvent['action']> = {
+  read: 'R',
+  vread: 'R',
+  history: 'R',
+  capabilities: 'R',
+  search: 'E',
+  create: 'C',
+  update: 'U',
+  patch: 'U',
+  delete: 'D',
+  operation: 'E',
+  batch: 'E',
+  transaction: 'E',
+};
+
+function subtype(record: AuditRecord): Coding[] {
+  let code: string = record.interaction;
+  if (record.interaction === 'search') {
+    code = record.resourceType || record.compartment ? 'search-type' : 'search-system';
+  } else if (record.interaction === 'history') {
+    code = record.id ? 'history-instance' : record.resourceType ? 'history-type' : 'history-system';
+  }
+  const codings: Coding[] = [{ system: INTERACTION, code }];
+  if (record.operation) {
+    codings.push({ system: 'urn:ietf:rfc:3986', code: `$${record.operation}`, display: `$${record.operation}` });
+  }
+  return codings;
+}
+
+function outcomeOf(status: number): AuditEvent['outcome'] {
+  if (status < 400) return '0';
+  return status < 500 ? '4' : '8';
+}
+
+/** The patients an interaction concerned: the resource read or written, or the resources a Bundle returned. */
+export function patientsOf(record: AuditRecord, baseUrl: string): string[] {
+  const patients = new Set<string>(record.audited?.patients ?? []);
+  const add = (resource: Resource | undefined) => {
+    if (resource && resource.resourceType !== 'OperationOutcome') {
+      for (const id of patientCompartments(resource, baseUrl)) patients.add(id);
+    }
+  };
+  add(record.audited?.resource);
+  const response = record.response;
+  if (response?.resourceType === 'Bundle') {
+    for (const entry of (response as Bundle).entry ?? []) add(entry.resource);
+  } else if (!record.audited?.resource && response) {
+    add(response);
+  }
+  if (record.compartment?.resourceType === 'Patient') patients.add(record.compartment.id);
+  if (record.resourceType === 'Patient' && record.id) patients.add(record.id);
+  return [...patients];
+}
+
+function agents(ctx: AuditContext): AuditEventAgent[] {
+  const { principal } = ctx;
+  const hasUser = Boolean(principal.userId || principal.fhirUser);
+  const purposeOfUse = principal.purposeOfUse?.map((code) => ({ coding: [{ system: ACT_REASON, code }] }));
+  const result: AuditEventAgent[] = [
+    {
+      type: { coding: [{ system: DCM, code: '110153', display: 'Source Role ID' }] },
+      who: principal.clientId
+        ? { identifier: { system: `${ctx.baseUrl}/clients`, value: principal.clientId }, display: principal.clientId }
+        : { display: principal.kind === 'anonymous' ? 'anonymous client' : principal.kind },
+      requestor: !hasUser,
+      ...(ctx.remoteAddress && { network: { address: ctx.remoteAddress, type: '2' as const } }),
+      ...(!hasUser && purposeOfUse && { purposeOfUse }),
+    },
+    {
+      type: { coding: [{ system: DCM, code: '110152', display: 'Destination Role ID' }] },
+      who: { display: new URL(ctx.baseUrl).host },
+      requestor: false,
+      network: { address: ctx.baseUrl, type: '5' },
+    },
+  ];
+  if (hasUser) {
+    result.push({
+      type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ParticipationType', code: 'IRCP', display: 'information recipient' }] },
+      who: principal.fhirUser ? { reference: principal.fhirUser } : { identifier: { value: principal.userId } },
+      ...(principal.userId && { altId: principal.userId }),
+      requestor: true,
+      ...(purposeOfUse && { purposeOfUse }),
+    });
+  }
+  if (principal.organization) {
+    result.push({
+      type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ParticipationType', code: 'RESP', display: 'responsible party' }] },
+      who: { reference: `Organization/${principal.organization}` },
+      requestor: false,
+    });
+  }
+  return result;
+}
+
+function entities(record: AuditRecord, ctx: AuditContext, patients: string[]): AuditEventEntity[] {
+  const result: AuditEventEntity[] = [
+    { what: { identifier: { value: ctx.requestId } }, type: { system: BALP_ENTITY_TYPE, code: 'XrequestId' } },
+  ];
+  for (const id of patients.slice(0, MAX_PATIENTS)) {
+    result.push({
+      what: { reference: `Patient/${id}` },
+      type: { system: ENTITY_TYPE, code: '1', display: 'Person' },
+      role: { system: OBJECT_ROLE, code: '1', display: 'Patient' },
+    });
+  }
+  if (record.interaction === 'search' || (record.interaction === 'history' && !record.id)) {
+    const request = `${record.method} ${record.url}`;
+    result.push({
+      type: { system: ENTITY_TYPE, code: '2', display: 'System Object' },
+      role: { system: OBJECT_ROLE, code: '24', display: 'Query' },
+      description: request,
+      query: Buffer.from(request, 'utf8').toString('base64'),
+      ...(patients.length > MAX_PATIENTS && {
+        detail: [{ type: 'patients-not-listed', valueString: String(patients.length - MAX_PATIENTS) }],
+      }),
+    });
+  } else if (record.resourceType && record.id) {
+    const version = record.versionId ? `/_history/${record.versionId}` : '';
+    result.push({
+      what: { reference: `${record.resourceType}/${record.id}${version}` },
+      type: { system: ENTITY_TYPE, code: '2', display: 'System Object' },
+      role: { system: OBJECT_ROLE, code: '4', display: 'Domain Resource' },
+      ...(record.operation && { detail: [{ type: 'operation', valueString: `$${record.operation}` }] }),
+    });
+  }
+  return result;
+}
+
+export function toAuditEvent(record: AuditRecord, ctx: AuditContext, recorded = new Date().toISOString()): AuditEvent {
+  const patients = patientsOf(record, ctx.baseUrl);
+  const purposes = ctx.principal.purposeOfUse ?? [];
+  const breakTheGlass = purposes.includes('ETREAT') || purposes.includes('BTG');
+  const event: AuditEvent = {
+    resourceType: 'AuditEvent',
+    ...(breakTheGlass && {
+      meta: { security: [{ system: ACT_REASON, code: 'BTG', display: 'break the glass' }] },
+    }),
+    type: { system: 'http://terminology.hl7.org/CodeSystem/audit-event-type', code: 'rest', display: 'Restful Operation' },
+    subtype: subtype(record),
+    action: ACTION[record.interaction],
+    recorded,
+    outcome: outcomeOf(record.status),
+    ...(record.outcomeText && { outcomeDesc: record.outcomeText.slice(0, 1000) }),
+    ...(purposes.length && { purposeOfEvent: purposes.map((code) => ({ coding: [{ system: ACT_REASON, code }] })) }),
+    agent: agents(ctx),
+    source: {
+      site: new URL(ctx.baseUrl).host,
+      observer: { display: 'fhir-server' },
+      type: [{ system: 'http://terminology.hl7.org/CodeSystem/security-source-type', code: '4', display: 'Application Server' }],
+    },
+    entity: entities(record, ctx, patients),
+  };
+  return event;
+}
