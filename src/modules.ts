@@ -4,6 +4,7 @@
  * principal and keys).
  */
 import { auditModule } from './audit';
+import { retentionModule } from './retention';
 import type { ServerModule } from './services';
 
-export const MODULES: ServerModule[] = [auditModule];
+export const MODULES: ServerModule[] = [auditModule, retentionModule];
