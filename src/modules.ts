@@ -4,7 +4,8 @@
  * principal and keys).
  */
 import { auditModule } from './audit';
+import { searchModule } from './search';
 import { retentionModule } from './retention';
 import type { ServerModule } from './services';
 
-export const MODULES: ServerModule[] = [auditModule, retentionModule];
+export const MODULES: ServerModule[] = [searchModule, auditModule, retentionModule];

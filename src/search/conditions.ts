@@ -1,0 +1,284 @@
+/**
+ * Turns parsed filters into SQL conditions over the resource alias `r`. Each condition is
+ * an uncorrelated semi-join (`r.rid IN (SELECT rid FROM sp_x WHERE ...)`), so the planner
+ * can start from the most selective index. Chains and _has select their resources through
+ * the caller's access filter too: a resource the caller may not see never makes another one
+ * match.
+ */
+import type { RequestContext } from '../fhir/context';
+import { errors } from '../fhir/outcome';
+import { ridOf } from '../store/rid';
+import { sql, type Sql } from '../store/sql';
+import type { AnyFilter, Filter, HasFilter } from './parse';
+import { paramKey, type ParamInfo, type ParamKind } from './registry';
+import { escapeLike, normalizeText } from './text';
+import {
+  parseDateValue,
+  parseNumberValue,
+  parseQuantityValue,
+  parseTokenValue,
+  splitUnescaped,
+  type DateValue,
+  type NumberValue,
+  type TokenQuery,
+} from './values';
+
+export const TABLE: Record<Exclude<ParamKind, 'special'>, string> = {
+  string: 'sp_string',
+  token: 'sp_token',
+  date: 'sp_date',
+  number: 'sp_number',
+  quantity: 'sp_quantity',
+  uri: 'sp_uri',
+  reference: 'sp_reference',
+  composite: 'sp_composite',
+};
+
+const keysOf = (params: ParamInfo[]) => params.map((p) => p.key);
+const name = (filter: Filter) => `${filter.params[0].code}${filter.modifier ? ':' + filter.modifier : ''}`;
+
+/** Resources of a type that the caller may see (for chains, _has and includes). */
+export function visibleOfType(ctx: RequestContext, resourceType: string, condition: Sql): Sql {
+  const access = ctx.access.readFilter(resourceType);
+  return sql`SELECT r.rid FROM resource r
+             WHERE r.resource_type = ${resourceType} AND NOT r.deleted AND ${condition}${access ? sql` AND (${access})` : sql``}`;
+}
+
+export function dateCondition(lo: Sql, hi: Sql, q: DateValue): Sql {
+  switch (q.prefix) {
+    case 'eq':
+      return sql`(${lo} >= ${q.lo}::timestamptz AND ${hi} <= ${q.hi}::timestamptz)`;
+    case 'ne':
+      return sql`(${lo} < ${q.lo}::timestamptz OR ${hi} > ${q.hi}::timestamptz)`;
+    case 'gt':
+      return sql`${hi} > ${q.hi}::timestamptz`;
+    case 'lt':
+      return sql`${lo} < ${q.lo}::timestamptz`;
+    case 'ge':
+      return sql`(${hi} > ${q.hi}::timestamptz OR (${lo} >= ${q.lo}::timestamptz AND ${hi} <= ${q.hi}::timestamptz))`;
+    case 'le':
+      return sql`(${lo} < ${q.lo}::timestamptz OR (${lo} >= ${q.lo}::timestamptz AND ${hi} <= ${q.hi}::timestamptz))`;
+    case 'sa':
+      return sql`${lo} > ${q.hi}::timestamptz`;
+    case 'eb':
+      return sql`${hi} < ${q.lo}::timestamptz`;
+    case 'ap': {
+      // Approximately: overlapping the value widened by 10% of its distance from now (at least a day).
+      const distance = Math.abs(Date.now() - Date.parse(q.lo));
+      const margin = Math.max(86_400_000, distance * 0.1);
+      const wideLo = new Date(Date.parse(q.lo) - margin).toISOString();
+      const wideHi = new Date(Date.parse(q.hi) + margin).toISOString();
+      return sql`(${lo} <= ${wideHi}::timestamptz AND ${hi} >= ${wideLo}::timestamptz)`;
+    }
+  }
+}
+
+export function numberCondition(column: Sql, q: NumberValue): Sql {
+  const v = String(q.value);
+  switch (q.prefix) {
+    case 'eq':
+      return sql`(${column} >= ${String(q.lo)}::numeric AND ${column} < ${String(q.hi)}::numeric)`;
+    case 'ne':
+      return sql`(${column} < ${String(q.lo)}::numeric OR ${column} >= ${String(q.hi)}::numeric)`;
+    case 'gt':
+    case 'sa':
+      return sql`${column} > ${v}::numeric`;
+    case 'lt':
+    case 'eb':
+      return sql`${column} < ${v}::numeric`;
+    case 'ge':
+      return sql`${column} >= ${v}::numeric`;
+    case 'le':
+      return sql`${column} <= ${v}::numeric`;
+    case 'ap': {
+      const margin = Math.abs(q.value) * 0.1;
+      return sql`${column} BETWEEN ${String(q.value - margin)}::numeric AND ${String(q.value + margin)}::numeric`;
+    }
+  }
+}
+
+export function tokenCondition(system: Sql, code: Sql, q: TokenQuery): Sql {
+  const parts: Sql[] = [];
+  if (q.system === null) parts.push(sql`${system} IS NULL`);
+  else if (q.system !== undefined) parts.push(sql`${system} = ${q.system}`);
+  if (q.code !== undefined) parts.push(sql`${code} = ${q.code}`);
+  if (parts.length === 0) throw errors.badRequest('A token value needs a system or a code');
+  return sql.and(parts);
+}
+
+function stringCondition(filter: Filter, value: string): Sql {
+  if (filter.modifier === 'exact') return sql`exact = ${value}`;
+  const norm = escapeLike(normalizeText(value));
+  return filter.modifier === 'contains' ? sql`norm LIKE ${'%' + norm + '%'}` : sql`norm LIKE ${norm + '%'}`;
+}
+
+function quantityCondition(value: string, filterName: string): Sql {
+  const q = parseQuantityValue(value, filterName);
+  const parts = [numberCondition(sql`value`, q)];
+  if (q.system) parts.push(sql`system = ${q.system}`);
+  if (q.code) parts.push(sql`(code = ${q.code} OR unit = ${q.code})`);
+  return sql.and(parts);
+}
+
+function uriCondition(filter: Filter, value: string): Sql {
+  if (filter.modifier === 'below') return sql`value LIKE ${escapeLike(value) + '%'}`;
+  if (filter.modifier === 'above') {
+    // Every prefix of the URL at a "/" boundary, and the URL itself.
+    const prefixes: string[] = [];
+    const parts = value.split('/');
+    for (let i = 3; i <= parts.length; i++) prefixes.push(parts.slice(0, i).join('/'));
+    return sql`value = ANY(${prefixes.length ? prefixes : [value]}::text[])`;
+  }
+  return sql`value = ${value}`;
+}
+
+const LOCAL = /^([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[^/]+)?$/;
+const ID = /^[A-Za-z0-9\-.]{1,64}$/;
+
+function referenceCondition(ctx: RequestContext, filter: Filter, value: string): Sql {
+  const param = filter.params[0];
+  const typeModifier = filter.modifier && filter.modifier !== 'identifier' ? filter.modifier : undefined;
+  const local = value.startsWith(ctx.baseUrl + '/') ? value.slice(ctx.baseUrl.length + 1) : value;
+  const match = LOCAL.exec(local);
+  if (match) {
+    if (typeModifier && match[1] !== typeModifier) throw errors.badRequest(`${value} is not a ${typeModifier}`, name(filter));
+    return sql`target_rid = ${ridOf(match[1], match[2])}::uuid`;
+  }
+  if (ID.test(local)) {
+    const types = typeModifier ? [typeModifier] : param.targets;
+    return sql`target_rid = ANY(${types.map((t) => ridOf(t, local))}::uuid[])`;
+  }
+  return sql`url = ${value.split('|')[0]}`;
+}
+
+function compositeCondition(filter: Filter, value: string): Sql {
+  const param = filter.params[0];
+  const shape = param.composite!.shape;
+  const parts = splitUnescaped(value, '$');
+  const expected = shape.split('+').length;
+  if (parts.length !== expected) {
+    throw errors.badRequest(`${param.code} takes ${expected} components separated by $, got "${value}"`, name(filter));
+  }
+  const conditions: Sql[] = [];
+  const [first, second, third] = parts;
+  if (shape === 'reference+token') {
+    const ref = LOCAL.exec(first);
+    if (!ref) throw errors.badRequest(`The first component of ${param.code} must be a Type/id reference`, name(filter));
+    conditions.push(sql`ref_rid = ${ridOf(ref[1], ref[2])}::uuid`);
+    conditions.push(tokenCondition(sql`t1_system`, sql`t1_code`, parseTokenValue(second)));
+    return sql.and(conditions);
+  }
+  conditions.push(tokenCondition(sql`t1_system`, sql`t1_code`, parseTokenValue(first)));
+  switch (shape) {
+    case 'token+token':
+      conditions.push(tokenCondition(sql`t2_system`, sql`t2_code`, parseTokenValue(second)));
+      break;
+    case 'token+quantity': {
+      const q = parseQuantityValue(second, name(filter));
+      conditions.push(numberCondition(sql`num1`, q));
+      if (q.system) conditions.push(sql`t2_system = ${q.system}`);
+      if (q.code) conditions.push(sql`t2_code = ${q.code}`);
+      break;
+    }
+    case 'token+number+number':
+      conditions.push(numberCondition(sql`num1`, parseNumberValue(second, name(filter))));
+      conditions.push(numberCondition(sql`num2`, parseNumberValue(third, name(filter))));
+      break;
+    case 'token+date':
+      conditions.push(dateCondition(sql`lo`, sql`hi`, parseDateValue(second, name(filter))));
+      break;
+    case 'token+string':
+      conditions.push(sql`str LIKE ${escapeLike(normalizeText(second)) + '%'}`);
+      break;
+  }
+  return sql.and(conditions);
+}
+
+/** The condition one value of a filter puts on its index table's columns. */
+function valueCondition(ctx: RequestContext, filter: Filter, value: string): Sql {
+  switch (filter.params[0].kind) {
+    case 'string':
+      return stringCondition(filter, value);
+    case 'token': {
+      if (filter.modifier === 'text') return sql`display LIKE ${escapeLike(normalizeText(value)) + '%'}`;
+      return tokenCondition(sql`system`, sql`code`, parseTokenValue(value));
+    }
+    case 'date':
+      return dateCondition(sql`lo`, sql`hi`, parseDateValue(value, name(filter)));
+    case 'number':
+      return numberCondition(sql`value`, parseNumberValue(value, name(filter)));
+    case 'quantity':
+      return quantityCondition(value, name(filter));
+    case 'uri':
+      return uriCondition(filter, value);
+    case 'reference':
+      return referenceCondition(ctx, filter, value);
+    case 'composite':
+      return compositeCondition(filter, value);
+    default:
+      throw errors.badRequest(`${filter.params[0].code} cannot be searched`, name(filter));
+  }
+}
+
+function rowParamCondition(filter: Filter): Sql {
+  const code = filter.params[0].code;
+  if (filter.modifier === 'missing') {
+    return filter.values[0] === 'true' ? sql`FALSE` : sql`TRUE`;
+  }
+  if (code === '_id') {
+    const ids = filter.values;
+    const rids = filter.params.flatMap((p) => ids.map((id) => ridOf(p.resourceType, id)));
+    const matches = sql`r.rid = ANY(${rids}::uuid[])`;
+    return filter.modifier === 'not' ? sql`NOT ${matches}` : matches;
+  }
+  // _lastUpdated: the row's instant, a range of one millisecond.
+  return sql.or(filter.values.map((v) => dateCondition(sql`r.last_updated`, sql`r.last_updated`, parseDateValue(v, '_lastUpdated'))));
+}
+
+function paramCondition(ctx: RequestContext, filter: Filter): Sql {
+  const { params } = filter;
+  const kind = params[0].kind as Exclude<ParamKind, 'special'>;
+  if (params[0].code === '_id' || params[0].code === '_lastUpdated') {
+    return rowParamCondition(filter);
+  }
+  if (filter.chain) {
+    return sql.or(
+      filter.chain.map(({ targetType, filter: inner }) => {
+        const targets = visibleOfType(ctx, targetType, filterCondition(ctx, inner));
+        return sql`r.rid IN (SELECT rid FROM sp_reference WHERE p = ANY(${keysOf(params)}::int4[]) AND target_rid IN (${targets}))`;
+      })
+    );
+  }
+  let table = TABLE[kind];
+  let keys = keysOf(params);
+  if (filter.modifier === 'missing') {
+    const present = sql`r.rid IN (SELECT rid FROM ${sql.raw(table)} WHERE p = ANY(${keys}::int4[]))`;
+    return filter.values[0] === 'true' ? sql`NOT ${present}` : present;
+  }
+  let conditions: Sql[];
+  if (filter.modifier === 'identifier' || filter.modifier === 'of-type') {
+    // Stored as tokens under a derived key (see extract.ts).
+    table = 'sp_token';
+    keys = params.map((p) => paramKey(p.resourceType, `${p.code}:${filter.modifier}`));
+    conditions = filter.values.map((v) => {
+      if (filter.modifier === 'identifier') return tokenCondition(sql`system`, sql`code`, parseTokenValue(v));
+      const [system, code, value] = splitUnescaped(v, '|');
+      if (!code || value === undefined) throw errors.badRequest(`:of-type takes system|code|value, got "${v}"`, name(filter));
+      return sql.and([sql`system = ${system}`, sql`code = ${code + '|' + value}`]);
+    });
+  } else {
+    conditions = filter.values.map((v) => valueCondition(ctx, filter, v));
+  }
+  const matching = sql`r.rid IN (SELECT rid FROM ${sql.raw(table)} WHERE p = ANY(${keys}::int4[]) AND ${sql.or(conditions)})`;
+  return filter.modifier === 'not' ? sql`NOT ${matching}` : matching;
+}
+
+function hasCondition(ctx: RequestContext, filter: HasFilter): Sql {
+  const { sourceType, reference, filter: inner } = filter.has;
+  const sources = visibleOfType(ctx, sourceType, filterCondition(ctx, inner));
+  return sql`r.rid IN (SELECT target_rid FROM sp_reference WHERE p = ${reference.key} AND rid IN (${sources}))`;
+}
+
+export function filterCondition(ctx: RequestContext, filter: AnyFilter): Sql {
+  return 'has' in filter ? hasCondition(ctx, filter) : paramCondition(ctx, filter);
+}

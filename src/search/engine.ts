@@ -1,0 +1,192 @@
+/**
+ * The SearchEngine: type, system and compartment searches answered as searchset Bundles,
+ * conditional-interaction matching, SQL conditions for granular scopes, and the search part
+ * of the CapabilityStatement.
+ */
+import type { Bundle, BundleEntry, BundleLink, OperationOutcomeIssue, Resource } from '@medplum/fhirtypes';
+import type { RequestContext } from '../fhir/context';
+import { getResourceTypeList, isKnownResourceType, patientCompartmentParams } from '../fhir/definitions';
+import { errors, outcome } from '../fhir/outcome';
+import { subsetResource } from '../fhir/summary';
+import type { SearchCapability, SearchEngine, SearchRequest } from '../services';
+import { sql, type Sql } from '../store/sql';
+import { filterCondition } from './conditions';
+import { loadIncludes } from './includes';
+import { parseSearch, type SearchQuery } from './parse';
+import { countMatches, pageTokens, runPage, whereClause } from './query';
+import { paramsOf } from './registry';
+
+const SYSTEM_PARAMS = ['_id', '_lastUpdated', '_tag', '_profile', '_security', '_source'];
+
+function compartmentTypes(): string[] {
+  return ['Patient', ...getResourceTypeList().filter((t) => patientCompartmentParams(t).length > 0)];
+}
+
+/** The types a request searches, and the extra condition a compartment adds. */
+function scope(request: SearchRequest): { types: string[]; extra: Sql[]; params: [string, string][] } {
+  const params = request.params.filter(([k]) => k !== '_type');
+  const typeParam = request.params.filter(([k]) => k === '_type').flatMap(([, v]) => v.split(','));
+  const extra: Sql[] = [];
+  let types: string[];
+  if (request.resourceType) {
+    types = [request.resourceType];
+  } else if (typeParam.length) {
+    for (const t of typeParam) {
+      if (!isKnownResourceType(t)) throw errors.badRequest(`Unknown resource type "${t}" in _type`, '_type');
+    }
+    types = [...new Set(typeParam)];
+  } else {
+    // Over all types: those that have every parameter the search uses.
+    const codes = params.map(([k]) => k.split(/[:.]/)[0]).filter((c) => !c.startsWith('_') || SYSTEM_PARAMS.includes(c));
+    const candidates = request.compartment ? compartmentTypes() : [...getResourceTypeList()];
+    const supporting = candidates.filter((t) => codes.every((c) => paramsOf(t).has(c)));
+    // None at all: keep every type so that the unknown parameter is reported.
+    types = supporting.length ? supporting : candidates;
+  }
+  if (request.compartment) {
+    if (request.compartment.resourceType !== 'Patient') {
+      throw errors.badRequest(`Compartment search is supported for the Patient compartment only, not ${request.compartment.resourceType}`);
+    }
+    extra.push(sql`r.compartments @> ARRAY[${request.compartment.id}]::text[]`);
+  }
+  return { types, extra, params };
+}
+
+export function linkUrl(request: Pick<SearchRequest, 'url' | 'params'>, query: SearchQuery, page?: string): string {
+  const path = request.url.split('?')[0].replace(/\/_search$/, '');
+  const params = new URLSearchParams(query.used);
+  if (request.params.some(([k]) => k === '_type')) {
+    params.set('_type', query.resourceTypes.join(','));
+  }
+  if (page) params.set('_page', page);
+  const text = params.toString();
+  return text ? `${path}?${text}` : path;
+}
+
+export function entryOf(ctx: RequestContext, resource: Resource, mode: 'match' | 'include', query: SearchQuery): BundleEntry {
+  return {
+    fullUrl: `${ctx.baseUrl}/${resource.resourceType}/${resource.id}`,
+    resource: subsetResource(resource, query.summary, query.elements),
+    search: { mode },
+  };
+}
+
+function outcomeEntry(warnings: OperationOutcomeIssue[]): BundleEntry[] {
+  return warnings.length ? [{ resource: outcome(...warnings), search: { mode: 'outcome' } }] : [];
+}
+
+export class SqlSearchEngine implements SearchEngine {
+  /** Conditions built for criteriaFilter do not apply access themselves: the caller combines them with its own rules. */
+  private readonly criteriaContext: RequestContext;
+
+  constructor(baseUrl: string) {
+    this.criteriaContext = {
+      baseUrl,
+      access: { readFilter: () => undefined, assertInteraction: () => undefined, assertWrite: () => undefined },
+    } as unknown as RequestContext;
+  }
+
+  private parse(ctx: RequestContext, types: string[], params: [string, string][], strict?: boolean): SearchQuery {
+    return parseSearch(types, params, {
+      strict: strict ?? ctx.prefer.handling === 'strict',
+      defaultCount: ctx.config.defaultPageSize,
+      maxCount: ctx.config.maxPageSize,
+    });
+  }
+
+  async search(ctx: RequestContext, request: SearchRequest): Promise<Bundle> {
+    const { types, extra, params } = scope(request);
+    const query = this.parse(ctx, types, params);
+    const where = whereClause(ctx, query, extra);
+    const bundle: Bundle = { resourceType: 'Bundle', type: 'searchset' };
+
+    if (query.summary === 'count' || query.count === 0) {
+      bundle.total = await countMatches(ctx, where, query.total === 'estimate');
+      bundle.link = [{ relation: 'self', url: linkUrl(request, query) }];
+      bundle.entry = outcomeEntry(query.warnings);
+      if (!bundle.entry.length) delete bundle.entry;
+      return bundle;
+    }
+
+    const page = await runPage(ctx, query, where);
+    const included = await loadIncludes(ctx, query, page.rows, ctx.config.maxPageSize);
+    const tokens = pageTokens(page);
+
+    if (query.total === 'accurate' || query.total === 'estimate') {
+      bundle.total = await countMatches(ctx, where, query.total === 'estimate');
+    } else if (query.total !== 'none' && !query.pageToken && !page.hasNext) {
+      // Known without counting: everything fitted on the first page.
+      bundle.total = page.rows.length;
+    }
+    const links: BundleLink[] = [{ relation: 'self', url: linkUrl(request, query, query.pageToken) }];
+    if (query.pageToken) links.push({ relation: 'first', url: linkUrl(request, query) });
+    if (tokens.previous) links.push({ relation: 'previous', url: linkUrl(request, query, tokens.previous) });
+    if (tokens.next) links.push({ relation: 'next', url: linkUrl(request, query, tokens.next) });
+    bundle.link = links;
+    bundle.entry = [
+      ...page.rows.map((row) => entryOf(ctx, row.resource, 'match', query)),
+      ...included.resources.map((resource) => entryOf(ctx, resource, 'include', query)),
+      ...outcomeEntry([...query.warnings, ...included.warnings]),
+    ];
+    return bundle;
+  }
+
+  async match(ctx: RequestContext, resourceType: string, params: [string, string][], limit: number): Promise<Resource[]> {
+    // Conditional interactions must not act on criteria they could not understand.
+    const query = this.parse(ctx, [resourceType], params, true);
+    if (query.filters.length === 0) {
+      throw errors.badRequest('The conditional criteria contain no search parameter');
+    }
+    const page = await runPage(ctx, { ...query, sort: [], pageToken: undefined }, whereClause(ctx, query), limit);
+    return page.rows.map((r) => r.resource);
+  }
+
+  criteriaFilter(resourceType: string, params: [string, string][]): Sql {
+    const query = parseSearch([resourceType], params, { strict: true, defaultCount: 1, maxCount: 1 });
+    return sql.and(query.filters.map((f) => filterCondition(this.criteriaContext, f)));
+  }
+
+  capability(resourceType: string | undefined): SearchCapability {
+    if (!resourceType) {
+      return {
+        searchParam: SYSTEM_PARAMS.map((code) => {
+          const p = paramsOf('Patient').get(code)!;
+          return { name: code, type: p.kind as 'token', definition: p.definition.url };
+        }),
+        searchInclude: [],
+        searchRevInclude: [],
+      };
+    }
+    const params = [...paramsOf(resourceType).values()];
+    const references = params.filter((p) => p.kind === 'reference');
+    return {
+      searchParam: params.map((p) => ({
+        name: p.code,
+        type: p.kind as 'token',
+        ...(p.definition.url && { definition: p.definition.url }),
+        ...(p.definition.description && { documentation: p.definition.description.split('\n')[0].slice(0, 200) }),
+      })),
+      searchInclude: references.length ? ['*', ...references.map((p) => `${resourceType}:${p.code}`)] : [],
+      searchRevInclude: revIncludesOf(resourceType),
+    };
+  }
+}
+
+let revIncludeCache: Map<string, string[]> | undefined;
+
+function revIncludesOf(resourceType: string): string[] {
+  if (!revIncludeCache) {
+    revIncludeCache = new Map();
+    for (const source of getResourceTypeList()) {
+      for (const p of paramsOf(source).values()) {
+        if (p.kind !== 'reference') continue;
+        for (const target of p.targets) {
+          const list = revIncludeCache.get(target) ?? [];
+          list.push(`${source}:${p.code}`);
+          revIncludeCache.set(target, list);
+        }
+      }
+    }
+  }
+  return revIncludeCache.get(resourceType) ?? [];
+}

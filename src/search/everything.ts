@@ -1,0 +1,87 @@
+/**
+ * Patient/[id]/$everything: the patient, every resource in their compartment, and the
+ * resources those reference (practitioners, organizations, medications, ...), in pages, with
+ * _since, _type and _count. Access rules apply to every resource returned.
+ */
+import type { Bundle, BundleLink } from '@medplum/fhirtypes';
+import type { FhirRequest, FhirResponse, RequestContext } from '../fhir/context';
+import { getResourceTypeList, isKnownResourceType, patientCompartmentParams } from '../fhir/definitions';
+import { errors } from '../fhir/outcome';
+import type { Operation, OperationTarget } from '../fhir/operations/registry';
+import { intParam, paramValue, parseInstantRange } from '../fhir/params';
+import { ridOf } from '../store/rid';
+import { sql } from '../store/sql';
+import { entryOf } from './engine';
+import { loadIncludes } from './includes';
+import type { SearchQuery } from './parse';
+import { pageTokens, runPage, whereClause } from './query';
+
+/**
+ * The patient's record: every type of their compartment except AuditEvent, which is the log
+ * of accesses to the record rather than part of it (patients read it through AuditEvent search).
+ */
+function recordTypes(): string[] {
+  return ['Patient', ...getResourceTypeList().filter((t) => t !== 'AuditEvent' && patientCompartmentParams(t).length > 0)];
+}
+
+async function everything(ctx: RequestContext, req: FhirRequest, target: OperationTarget): Promise<FhirResponse> {
+  const id = target.id as string;
+  await ctx.services.repo.read(ctx, 'Patient', id);
+  const typeParam = paramValue(req, '_type');
+  const types = typeParam ? typeParam.split(',') : recordTypes();
+  for (const t of types) {
+    if (!isKnownResourceType(t)) throw errors.badRequest(`Unknown resource type "${t}" in _type`, '_type');
+  }
+  const since = paramValue(req, '_since');
+  const count = Math.min(intParam(req, '_count') ?? ctx.config.defaultPageSize, ctx.config.maxPageSize);
+  const query: SearchQuery = {
+    resourceTypes: types,
+    filters: [],
+    sort: [],
+    count,
+    include: [{ sourceType: '*', iterate: false }],
+    revinclude: [],
+    pageToken: paramValue(req, '_page'),
+    used: [],
+    warnings: [],
+  };
+  const extra = [sql`(r.compartments @> ARRAY[${id}]::text[] OR r.rid = ${ridOf('Patient', id)}::uuid)`];
+  if (since) extra.push(sql`r.last_updated >= ${parseInstantRange(since, '_since').start}::timestamptz`);
+  const page = await runPage(ctx, query, whereClause(ctx, query, extra));
+  const included = await loadIncludes(ctx, query, page.rows, ctx.config.maxPageSize);
+  const tokens = pageTokens(page);
+
+  const path = `${ctx.baseUrl}/Patient/${id}/$everything`;
+  const url = (token?: string) => {
+    const params = new URLSearchParams(req.params.filter(([k]) => k !== '_page' && k !== '_format' && k !== '_pretty'));
+    if (token) params.set('_page', token);
+    const text = params.toString();
+    return text ? `${path}?${text}` : path;
+  };
+  const links: BundleLink[] = [{ relation: 'self', url: url(query.pageToken) }];
+  if (query.pageToken) links.push({ relation: 'first', url: url() });
+  if (tokens.previous) links.push({ relation: 'previous', url: url(tokens.previous) });
+  if (tokens.next) links.push({ relation: 'next', url: url(tokens.next) });
+  const bundle: Bundle = {
+    resourceType: 'Bundle',
+    type: 'searchset',
+    ...(!query.pageToken && !page.hasNext && { total: page.rows.length }),
+    link: links,
+    entry: [
+      ...page.rows.map((row) => entryOf(ctx, row.resource, 'match', query)),
+      ...included.resources
+        .filter((r) => !types.length || typeParam === undefined || types.includes(r.resourceType))
+        .map((r) => entryOf(ctx, r, 'include', query)),
+    ],
+  };
+  return { status: 200, resource: bundle, audited: { patients: [id] } };
+}
+
+export const everythingOperation: Operation = {
+  name: 'everything',
+  definition: 'http://hl7.org/fhir/OperationDefinition/Patient-everything',
+  instance: true,
+  resourceTypes: ['Patient'],
+  affectsState: false,
+  handler: everything,
+};

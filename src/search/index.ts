@@ -1,0 +1,39 @@
+/**
+ * The search module: indexes every write (in its transaction) and answers searches,
+ * conditional interactions and Patient/$everything from the index tables.
+ */
+import path from 'node:path';
+import type { ServerModule } from '../services';
+import { getResourceTypeList } from '../fhir/definitions';
+import { SqlSearchEngine } from './engine';
+import { everythingOperation } from './everything';
+import { SearchIndexer } from './indexer';
+import { loadProfileSearchParameters, paramsOf } from './registry';
+
+export const PROFILES_DIR = path.resolve(__dirname, '..', '..', 'profiles');
+
+/** Two parameters must never share an index key; checked once at start-up. */
+function assertDistinctKeys(): void {
+  const seen = new Map<number, string>();
+  for (const type of getResourceTypeList()) {
+    for (const param of paramsOf(type).values()) {
+      const name = `${type}.${param.code}`;
+      const other = seen.get(param.key);
+      if (other && other !== name) {
+        throw new Error(`Search parameters ${other} and ${name} share the index key ${param.key}`);
+      }
+      seen.set(param.key, name);
+    }
+  }
+}
+
+export const searchModule: ServerModule = {
+  name: 'search',
+  install(services) {
+    loadProfileSearchParameters(PROFILES_DIR);
+    assertDistinctKeys();
+    services.search = new SqlSearchEngine(services.config.baseUrl);
+    services.indexer = new SearchIndexer(services.config.baseUrl);
+    services.operations.register(everythingOperation);
+  },
+};

@@ -1,0 +1,73 @@
+/**
+ * Writes index rows in the write's transaction, set-based: for a batch of resources, one
+ * DELETE per table (only for resources indexed before) and one multi-row INSERT per table,
+ * whatever the number of resources and values.
+ */
+import type { PoolClient } from 'pg';
+import type { IndexItem, ResourceIndexer } from '../services';
+import { runQuery } from '../store/database';
+import { sql } from '../store/sql';
+import { emptyRows, extractRows, type IndexRows } from './extract';
+
+const TABLES: { table: keyof IndexRows; name: string; columns: string[]; types: string[] }[] = [
+  { table: 'token', name: 'sp_token', columns: ['rid', 'p', 'system', 'code', 'display'], types: ['uuid', 'int4', 'text', 'text', 'text'] },
+  { table: 'string', name: 'sp_string', columns: ['rid', 'p', 'norm', 'exact'], types: ['uuid', 'int4', 'text', 'text'] },
+  { table: 'date', name: 'sp_date', columns: ['rid', 'p', 'lo', 'hi'], types: ['uuid', 'int4', 'timestamptz', 'timestamptz'] },
+  { table: 'number', name: 'sp_number', columns: ['rid', 'p', 'value'], types: ['uuid', 'int4', 'numeric'] },
+  {
+    table: 'quantity',
+    name: 'sp_quantity',
+    columns: ['rid', 'p', 'value', 'system', 'code', 'unit'],
+    types: ['uuid', 'int4', 'numeric', 'text', 'text', 'text'],
+  },
+  { table: 'uri', name: 'sp_uri', columns: ['rid', 'p', 'value'], types: ['uuid', 'int4', 'text'] },
+  {
+    table: 'reference',
+    name: 'sp_reference',
+    columns: ['rid', 'p', 'target_rid', 'target_type', 'target_id', 'url'],
+    types: ['uuid', 'int4', 'uuid', 'text', 'text', 'text'],
+  },
+  {
+    table: 'composite',
+    name: 'sp_composite',
+    columns: ['rid', 'p', 'ref_rid', 't1_system', 't1_code', 't2_system', 't2_code', 'num1', 'num2', 'lo', 'hi', 'str'],
+    types: ['uuid', 'int4', 'uuid', 'text', 'text', 'text', 'text', 'numeric', 'numeric', 'timestamptz', 'timestamptz', 'text'],
+  },
+];
+
+export const INDEX_TABLES = TABLES.map((t) => t.name);
+
+/** Column-wise arrays for unnest(): one array per column. */
+function columns(rows: unknown[][], width: number): unknown[][] {
+  const result: unknown[][] = Array.from({ length: width }, () => new Array(rows.length));
+  for (let i = 0; i < rows.length; i++) {
+    const row = rows[i];
+    for (let c = 0; c < width; c++) result[c][i] = row[c];
+  }
+  return result;
+}
+
+export class SearchIndexer implements ResourceIndexer {
+  constructor(private readonly baseUrl: string) {}
+
+  async index(client: PoolClient, items: IndexItem[]): Promise<void> {
+    const stale = items.filter((i) => !i.isNew).map((i) => i.rid);
+    const rows = emptyRows();
+    for (const item of items) {
+      if (item.resource) extractRows(item.resource, item.rid, this.baseUrl, rows);
+    }
+    for (const { table, name, columns: cols, types } of TABLES) {
+      if (stale.length) {
+        await runQuery(client, sql`DELETE FROM ${sql.raw(name)} WHERE rid = ANY(${stale}::uuid[])`);
+      }
+      const data = rows[table] as unknown[][];
+      if (data.length) {
+        const arrays = columns(data, cols.length).map((values, i) => sql`${values}::${sql.raw(types[i])}[]`);
+        await runQuery(
+          client,
+          sql`INSERT INTO ${sql.raw(name)} (${sql.raw(cols.join(', '))}) SELECT * FROM unnest(${sql.join(arrays, ', ')})`
+        );
+      }
+    }
+  }
+}

@@ -1,0 +1,103 @@
+/**
+ * Search values: comparison prefixes, dates as ranges, numbers with their precision,
+ * quantities, tokens and references, each parsed strictly (a malformed value is a 400).
+ */
+import { errors } from '../fhir/outcome';
+import { dateRange } from './extract';
+
+export type Prefix = 'eq' | 'ne' | 'gt' | 'lt' | 'ge' | 'le' | 'sa' | 'eb' | 'ap';
+const PREFIXES = new Set<Prefix>(['eq', 'ne', 'gt', 'lt', 'ge', 'le', 'sa', 'eb', 'ap']);
+
+export function splitPrefix(value: string): { prefix: Prefix; rest: string } {
+  const head = value.slice(0, 2) as Prefix;
+  if (PREFIXES.has(head) && value.length > 2 && !/^[a-z]/.test(value.slice(2))) {
+    return { prefix: head, rest: value.slice(2) };
+  }
+  return { prefix: 'eq', rest: value };
+}
+
+export interface DateValue {
+  prefix: Prefix;
+  lo: string;
+  hi: string;
+}
+
+export function parseDateValue(value: string, name: string): DateValue {
+  const { prefix, rest } = splitPrefix(value);
+  // A "+" in a time zone arrives as a space when the client did not encode it.
+  const text = rest.replace(' ', '+');
+  const range = dateRange(text);
+  if (!range) {
+    throw errors.badRequest(
+      `Invalid date "${value}" for ${name}: expected a FHIR date or dateTime such as 2020-01-31 or 2020-01-31T10:00:00Z, optionally with a prefix such as ge`,
+      name
+    );
+  }
+  return { prefix, lo: range[0].toISOString(), hi: range[1].toISOString() };
+}
+
+export interface NumberValue {
+  prefix: Prefix;
+  value: number;
+  /** The implicit range of the value given its precision: 100 means [99.5, 100.5). */
+  lo: number;
+  hi: number;
+}
+
+export function parseNumberValue(text: string, name: string): NumberValue {
+  const { prefix, rest } = splitPrefix(text);
+  const match = /^([+-]?)(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?$/.exec(rest);
+  if (!match) {
+    throw errors.badRequest(`Invalid number "${text}" for ${name}`, name);
+  }
+  const value = Number(rest);
+  const decimals = (match[3] ?? '').length;
+  const exponent = Number(match[4] ?? 0);
+  // Half a unit in the last significant place.
+  const half = 0.5 * Math.pow(10, exponent - decimals);
+  return { prefix, value, lo: value - half, hi: value + half };
+}
+
+export interface QuantityValue extends NumberValue {
+  system?: string;
+  code?: string;
+}
+
+export function parseQuantityValue(text: string, name: string): QuantityValue {
+  const [number, system, code] = splitUnescaped(text, '|');
+  const parsed = parseNumberValue(number, name);
+  return { ...parsed, system: system || undefined, code: code || undefined };
+}
+
+/** Splits on a separator not escaped by a backslash, unescaping each part. */
+export function splitUnescaped(text: string, separator: '|' | '$'): string[] {
+  const parts: string[] = [];
+  let current = '';
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '\\' && i + 1 < text.length) {
+      current += text[++i];
+    } else if (c === separator) {
+      parts.push(current);
+      current = '';
+    } else {
+      current += c;
+    }
+  }
+  parts.push(current);
+  return parts;
+}
+
+export interface TokenQuery {
+  /** undefined: any system; null: no system ("|code"). */
+  system?: string | null;
+  code?: string;
+}
+
+export function parseTokenValue(text: string): TokenQuery {
+  if (!/(^|[^\\])\|/.test(text)) {
+    return { code: splitUnescaped(text, '|')[0] };
+  }
+  const [system, code] = splitUnescaped(text, '|');
+  return { system: system === '' ? null : system, code: code === '' ? undefined : code };
+}

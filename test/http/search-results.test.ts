@@ -1,0 +1,157 @@
+/**
+ * Result parameters and forms of search: _sort, _count and paging links under concurrent
+ * writes, _total, _summary, _elements, _include/_revinclude (:iterate, *), POST _search,
+ * system search, compartment search, Patient/$everything.
+ */
+import { startTestServer, type TestServer } from '../helpers/server';
+import { FhirTestClient } from '../helpers/fhir-client';
+
+let server: TestServer;
+let client: FhirTestClient;
+let org: string;
+let patients: string[] = [];
+
+const names = (bundle: any) => bundle.entry.filter((e: any) => e.search.mode === 'match').map((e: any) => e.resource.name?.[0]?.family);
+const link = (bundle: any, relation: string) => bundle.link.find((l: any) => l.relation === relation)?.url;
+
+beforeAll(async () => {
+  server = await startTestServer();
+  client = new FhirTestClient(server.baseUrl);
+  org = (await client.post('Organization', { resourceType: 'Organization', name: 'Hospital' })).body.id;
+  const families = ['Delta', 'Alpha', 'Echo', 'Charlie', 'Bravo', 'Foxtrot', 'Golf'];
+  for (const [i, family] of families.entries()) {
+    const p = await client.post('Patient', {
+      resourceType: 'Patient',
+      name: [{ family }],
+      gender: i % 2 ? 'male' : 'female',
+      birthDate: `19${50 + i}-01-01`,
+      managingOrganization: { reference: `Organization/${org}` },
+    });
+    patients.push(p.body.id);
+  }
+  for (const [i, id] of patients.slice(0, 3).entries()) {
+    await client.post('Encounter', { resourceType: 'Encounter', status: 'finished', class: { code: 'AMB' }, subject: { reference: `Patient/${id}` }, serviceProvider: { reference: `Organization/${org}` } });
+    await client.post('Observation', { resourceType: 'Observation', status: 'final', code: { text: `obs-${i}` }, subject: { reference: `Patient/${id}` } });
+  }
+});
+afterAll(async () => server.close());
+
+describe('sort and paging', () => {
+  test('_sort by one and several keys, ascending and descending', async () => {
+    expect(names((await client.get('Patient?_sort=family')).body)).toEqual(['Alpha', 'Bravo', 'Charlie', 'Delta', 'Echo', 'Foxtrot', 'Golf']);
+    expect(names((await client.get('Patient?_sort=-family')).body)).toEqual(['Golf', 'Foxtrot', 'Echo', 'Delta', 'Charlie', 'Bravo', 'Alpha']);
+    expect(names((await client.get('Patient?_sort=gender,-birthdate')).body)).toEqual(['Golf', 'Bravo', 'Echo', 'Delta', 'Foxtrot', 'Charlie', 'Alpha']);
+    expect(names((await client.get('Patient?_sort=_id')).body)).toHaveLength(7);
+  });
+
+  test('next, previous and first links walk every match once, even while new data arrives', async () => {
+    const seen: string[] = [];
+    let bundle = (await client.get('Patient?_sort=family&_count=3')).body;
+    expect(link(bundle, 'previous')).toBeUndefined();
+    seen.push(...names(bundle));
+    const second = link(bundle, 'next');
+    await client.post('Patient', { resourceType: 'Patient', name: [{ family: 'Aardvark' }] }); // sorts before the page
+    bundle = (await client.get(second)).body;
+    seen.push(...names(bundle));
+    expect(names(bundle)).toEqual(['Delta', 'Echo', 'Foxtrot']);
+    expect(link(bundle, 'first')).toBe(`${server.baseUrl}/Patient?_sort=family&_count=3`);
+    const back = (await client.get(link(bundle, 'previous'))).body;
+    expect(names(back)).toEqual(['Alpha', 'Bravo', 'Charlie']);
+    bundle = (await client.get(link(bundle, 'next'))).body;
+    seen.push(...names(bundle));
+    expect(link(bundle, 'next')).toBeUndefined();
+    expect(seen).toEqual(['Alpha', 'Bravo', 'Charlie', 'Delta', 'Echo', 'Foxtrot', 'Golf']);
+    expect((await client.get('Patient?_page=garbage')).status).toBe(400);
+  });
+
+  test('_count caps at MAX_PAGE_SIZE; _count=0 gives only the total', async () => {
+    const zero = (await client.get('Patient?_count=0')).body;
+    expect(zero.entry).toBeUndefined();
+    expect(zero.total).toBe(8);
+  });
+});
+
+describe('_total, _summary, _elements', () => {
+  test('_total accurate, estimate and none; total known for free when everything fits', async () => {
+    expect((await client.get('Patient?_count=2&_total=accurate')).body.total).toBe(8);
+    expect(typeof (await client.get('Patient?_count=2&_total=estimate')).body.total).toBe('number');
+    expect((await client.get('Patient?_count=2&_total=none')).body.total).toBeUndefined();
+    expect((await client.get('Patient?_count=2')).body.total).toBeUndefined();
+    expect((await client.get('Patient?gender=female&_count=50')).body.total).toBe(4);
+  });
+  test('_summary=count, _summary=true and _elements', async () => {
+    const count = (await client.get('Patient?gender=male&_summary=count')).body;
+    expect(count).toMatchObject({ type: 'searchset', total: 3 });
+    expect(count.entry).toBeUndefined();
+    const summary = (await client.get('Patient?_summary=true&_count=1')).body.entry[0].resource;
+    expect(summary.meta.tag[0].code).toBe('SUBSETTED');
+    const elements = (await client.get('Patient?gender=male&_elements=gender&_count=1')).body.entry[0].resource;
+    expect(Object.keys(elements).sort()).toEqual(['gender', 'id', 'meta', 'resourceType']);
+  });
+});
+
+describe('_include and _revinclude', () => {
+  test('include the referenced organization once, marked include', async () => {
+    const bundle = (await client.get('Patient?_include=Patient:organization&_sort=family')).body;
+    const modes = bundle.entry.map((e: any) => `${e.resource.resourceType}:${e.search.mode}`);
+    expect(modes.filter((m: string) => m === 'Organization:include')).toHaveLength(1);
+    expect(modes.filter((m: string) => m === 'Patient:match')).toHaveLength(8);
+  });
+  test('revinclude, typed include, * and :iterate', async () => {
+    const rev = (await client.get(`Patient?_id=${patients[0]}&_revinclude=Observation:subject&_revinclude=Encounter:subject`)).body;
+    expect(rev.entry.map((e: any) => e.resource.resourceType).sort()).toEqual(['Encounter', 'Observation', 'Patient']);
+    const star = (await client.get(`Encounter?subject=${patients[1]}&_include=*`)).body;
+    expect(star.entry.map((e: any) => e.resource.resourceType).sort()).toEqual(['Encounter', 'Organization', 'Patient']);
+    const typed = (await client.get(`Encounter?subject=${patients[1]}&_include=Encounter:subject:Patient`)).body;
+    expect(typed.entry.map((e: any) => e.resource.resourceType).sort()).toEqual(['Encounter', 'Patient']);
+    const iterate = (await client.get(`Observation?subject=${patients[2]}&_include=Observation:subject&_include:iterate=Patient:organization`)).body;
+    expect(iterate.entry.map((e: any) => `${e.resource.resourceType}:${e.search.mode}`).sort()).toEqual(['Observation:match', 'Organization:include', 'Patient:include']);
+  });
+});
+
+describe('forms of search', () => {
+  test('POST _search with a form body gives the same results as GET', async () => {
+    const get = (await client.get('Patient?gender=male&_sort=family')).body;
+    const post = await client.request('POST', 'Patient/_search', {
+      rawBody: 'gender=male&_sort=family',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+    });
+    expect(post.status).toBe(200);
+    expect(names(post.body)).toEqual(names(get));
+    expect(link(post.body, 'self')).toBe(`${server.baseUrl}/Patient?gender=male&_sort=family`);
+  });
+  test('system search with _type, and over all types', async () => {
+    const bundle = (await client.get(`?_type=Patient,Organization&_id=${org},${patients[0]}`)).body;
+    expect(bundle.entry.map((e: any) => e.resource.resourceType).sort()).toEqual(['Organization', 'Patient']);
+    const all = (await client.get(`?_id=${org}`)).body;
+    expect(all.entry.map((e: any) => e.resource.id)).toEqual([org]);
+    expect((await client.get('?_type=Nope')).status).toBe(400);
+  });
+  test('compartment search: one type, and every type', async () => {
+    const obs = (await client.get(`Patient/${patients[0]}/Observation`)).body;
+    expect(obs.entry.map((e: any) => e.resource.code.text)).toEqual(['obs-0']);
+    const all = (await client.get(`Patient/${patients[0]}/*?_type=Encounter,Observation`)).body;
+    expect(all.entry.map((e: any) => e.resource.resourceType).sort()).toEqual(['Encounter', 'Observation']);
+    expect((await client.get(`Encounter/x/Observation`)).status).toBe(400);
+  });
+});
+
+describe('Patient/$everything', () => {
+  test('the patient, their compartment and what it references, paged; _type and _since', async () => {
+    const id = patients[0];
+    const all = (await client.get(`Patient/${id}/$everything`)).body;
+    const types = all.entry.map((e: any) => e.resource.resourceType).sort();
+    expect(types).toEqual(['Encounter', 'Observation', 'Organization', 'Patient']);
+    expect(all.entry.find((e: any) => e.resource.resourceType === 'Organization').search.mode).toBe('include');
+    const paged = (await client.get(`Patient/${id}/$everything?_count=1`)).body;
+    expect(paged.entry.filter((e: any) => e.search.mode === 'match')).toHaveLength(1);
+    const page2 = (await client.get(link(paged, 'next'))).body;
+    expect(page2.entry.filter((e: any) => e.search.mode === 'match')).toHaveLength(1);
+    expect(page2.entry[0].resource.id).not.toBe(paged.entry[0].resource.id);
+    const onlyObs = (await client.get(`Patient/${id}/$everything?_type=Observation`)).body;
+    expect(onlyObs.entry.map((e: any) => e.resource.resourceType)).toEqual(['Observation']);
+    const future = (await client.get(`Patient/${id}/$everything?_since=2999-01-01`)).body;
+    expect(future.entry).toEqual([]);
+    expect((await client.get('Patient/unknown/$everything')).status).toBe(404);
+  });
+});
