@@ -4,8 +4,9 @@
  * principal and keys).
  */
 import { auditModule } from './audit';
+import { keysModule } from './keys';
 import { searchModule } from './search';
 import { retentionModule } from './retention';
 import type { ServerModule } from './services';
 
-export const MODULES: ServerModule[] = [searchModule, auditModule, retentionModule];
+export const MODULES: ServerModule[] = [keysModule, searchModule, auditModule, retentionModule];

@@ -15,9 +15,17 @@ import { createApp, type RouterFactory } from './http/app';
 import { MODULES } from './modules';
 import { logger } from './logger';
 import type { Services } from './services';
+import type { KeyStore } from './keys/keystore';
 import { Database } from './store/database';
 import { Repository } from './store/repository';
 import { baseValidator } from './validation/base-validator';
+
+/** Until the terminology module is installed, no code can be decided. */
+const unknownTerminology: Services['terminology'] = {
+  validateCode: async (url) => ({ result: false, unknown: true, message: `Value set ${url} is not known` }),
+  validateCodeInSystem: async (code) => ({ result: false, unknown: true, message: `Code system ${code.system} is not known` }),
+  expandCodes: async () => undefined,
+};
 
 export function createServices(config: Config, db: Database): Services {
   loadDefinitions();
@@ -40,6 +48,8 @@ export function createServices(config: Config, db: Database): Services {
       },
     },
     operations: new OperationRegistry(),
+    terminology: unknownTerminology,
+    keys: undefined as unknown as KeyStore,
     writeHooks: [],
     authenticator: openAuthenticator,
     audit: { write: async () => undefined },

@@ -15,6 +15,7 @@ import type { Request } from 'express';
 import type { Config } from './config';
 import type { AccessPolicy, AuditRecord, FhirRequest, FhirResponse, Principal, RequestContext } from './fhir/context';
 import type { OperationRegistry } from './fhir/operations/registry';
+import type { KeyStore } from './keys/keystore';
 import type { Database } from './store/database';
 import type { Repository } from './store/repository';
 import type { Sql } from './store/sql';
@@ -43,6 +44,39 @@ export interface ValidationOptions {
 export interface ResourceValidator {
   /** Every issue found; any issue of severity error or fatal means the resource is not stored. */
   validate(resource: Resource, options: ValidationOptions): Promise<OperationOutcomeIssue[]>;
+}
+
+/** A code to check, as found in a Coding (or a code with its system). */
+export interface CodeToCheck {
+  system?: string;
+  code?: string;
+  display?: string;
+  version?: string;
+}
+
+export interface CodeCheck {
+  /** True when the code is in the value set (or code system). */
+  result: boolean;
+  /** Why not, or a remark (wrong display); for OperationOutcome diagnostics. */
+  message?: string;
+  /** The display the code system gives the code, when known. */
+  display?: string;
+  /**
+   * True when the answer could not be decided: the value set or code system is unknown here,
+   * or needs an external terminology (SNOMED CT, LOINC) that is not loaded. Validation then
+   * reports at most a warning, never an error.
+   */
+  unknown?: boolean;
+}
+
+/** Terminology answers that validation (bindings) and search (:in, :not-in, :below) need. */
+export interface TerminologyService {
+  /** Is the code in the value set (canonical URL, optionally |version)? */
+  validateCode(valueSetUrl: string, code: CodeToCheck): Promise<CodeCheck>;
+  /** Does the code exist in its code system (system required), and is the display right? */
+  validateCodeInSystem(code: CodeToCheck): Promise<CodeCheck>;
+  /** Every system|code of a value set's expansion, or undefined when it cannot be expanded here. */
+  expandCodes(valueSetUrl: string): Promise<{ system: string; code: string }[] | undefined>;
 }
 
 export interface SearchRequest {
@@ -120,6 +154,9 @@ export interface Services {
   validator: ResourceValidator;
   search: SearchEngine;
   operations: OperationRegistry;
+  terminology: TerminologyService;
+  /** The server's persistent signing keys (tokens, Provenance signatures). */
+  keys: KeyStore;
   writeHooks: WriteHook[];
   authenticator: Authenticator;
   audit: AuditSink;
