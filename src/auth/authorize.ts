@@ -269,7 +269,7 @@ export async function consentSubmit(auth: AuthServer, req: Request, res: Respons
       return page(res, 403, errorPage('Not allowed', 'This launch concerns another patient than the signed-in patient.'));
     }
     if (scopes.includes('launch/patient') || scopes.some((s) => s.startsWith('patient/'))) context.patient = own;
-  } else if (needsPicker(p, user) && scopes.includes('launch/patient')) {
+  } else if (needsPicker(p, user)) {
     const chosen = form.patient;
     const visible = chosen && (await auth.services.repo.read(userContext(auth, user), 'Patient', chosen).then(() => true, () => false));
     if (!visible) return renderConsent(auth, res, p, session, '', 'Choose the patient the app is for.');
