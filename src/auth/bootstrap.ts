@@ -9,17 +9,11 @@ import { endpoints } from './oauth';
 
 export const ADMIN_CLIENT_ID = 'admin';
 export const ADMIN_SCOPES = ['system/*.cruds', 'admin'];
-/** Arbitrary constant naming the lock that keeps two starting processes from both creating it. */
-const BOOTSTRAP_LOCK = 7_340_200;
-
 /** Creates the admin client when no client exists; returns its secret, or undefined if nothing was created. */
 export async function bootstrapAdminClient(db: Database): Promise<string | undefined> {
   const clients = new ClientStore(db);
-  return db.transaction(async (client) => {
-    await client.query('SELECT pg_advisory_xact_lock($1)', [BOOTSTRAP_LOCK]);
-    const existing = await client.query('SELECT 1 FROM auth_client LIMIT 1');
-    if (existing.rowCount) return undefined;
-    // The insert itself runs on the pool; the lock above still serializes concurrent starters.
+  if ((await clients.count()) > 0) return undefined;
+  try {
     const { secret } = await clients.create({
       clientId: ADMIN_CLIENT_ID,
       name: 'Server administration',
@@ -28,7 +22,11 @@ export async function bootstrapAdminClient(db: Database): Promise<string | undef
       isAdmin: true,
     });
     return secret;
-  });
+  } catch (err) {
+    // Another process starting at the same moment created it (the client id is the primary key).
+    if (/already exists/.test((err as Error).message)) return undefined;
+    throw err;
+  }
 }
 
 /** The message printed on first start: the credentials and two copy-paste curl commands. */
@@ -45,7 +43,7 @@ export function bootstrapMessage(baseUrl: string, secret: string): string {
     ' Get an access token (valid for an hour):',
     `   TOKEN=$(curl -s -u '${ADMIN_CLIENT_ID}:${secret}' -d grant_type=client_credentials -d 'scope=${scope}' ${urls.token} | node -pe 'JSON.parse(require("fs").readFileSync(0, "utf8")).access_token')`,
     ' Use it:',
-    `   curl -H "Authorization: Bearer $TOKEN" ${baseUrl}/Patient`,
+    `   curl -s -H "Authorization: Bearer $TOKEN" ${baseUrl}/Patient`,
     '================================================================================',
     '',
   ].join('\n');
