@@ -73,6 +73,8 @@ export function userProblem(input: NewUser): string | undefined {
     return 'fhirUser must be "Practitioner/<id>" or "Patient/<id>"';
   }
   if (input.organization !== undefined && !/^[A-Za-z0-9\-.]{1,64}$/.test(input.organization)) return 'organization must be an Organization id';
+  // A practitioner acts for an organization, which becomes the custodian of what they write.
+  if (input.fhirUser.startsWith('Practitioner/') && !input.organization) return 'a practitioner needs an organization (Organization id)';
   return undefined;
 }
 

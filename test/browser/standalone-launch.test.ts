@@ -51,7 +51,7 @@ afterAll(async () => {
   const clientId = (
     await registerClient(server, { name: 'Wellness Tracker', type: 'public', redirectUris: [redirectUri], scopes: ['launch/patient', 'openid', 'fhirUser', 'patient/*.rs'] })
   ).clientId;
-  await registerUser(server, { username: 'quinn', password: 'quinn-password', fhirUser: 'Practitioner/pr9', displayName: 'Dr Quinn' });
+  await registerUser(server, { username: 'quinn', password: 'quinn-password', fhirUser: 'Practitioner/pr9', organization: 'org9', displayName: 'Dr Quinn' });
   const { verifier, challenge } = pkce();
   const authorizeUrl = `${server.baseUrl}/oauth2/authorize?${new URLSearchParams({
     response_type: 'code', client_id: clientId, redirect_uri: redirectUri, scope: 'launch/patient openid fhirUser patient/*.rs',
