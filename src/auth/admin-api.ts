@@ -7,7 +7,7 @@ import express, { type Request, type Response } from 'express';
 import { ADMIN_SCOPE } from '../access/scopes';
 import type { SigningAlg } from '../keys/keystore';
 import { clientProblem, type NewClient } from './clients';
-import type { AuthServer } from './context';
+import { bearerClaims, type AuthServer } from './context';
 import { OAuthError, oauthErrors, oauthHandler } from './oauth';
 import type { LaunchContext } from './tokens';
 import { userProblem, type NewUser } from './users';
@@ -15,16 +15,8 @@ import { userProblem, type NewUser } from './users';
 const LAUNCH_LIFETIME = 3600;
 
 async function requireAdmin(auth: AuthServer, req: Request): Promise<void> {
-  const match = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
-  const realm = `Bearer realm="${auth.services.config.baseUrl}"`;
-  if (!match) throw new OAuthError(401, 'invalid_token', 'An access token with the admin scope is required', { 'WWW-Authenticate': realm });
-  let scopes: string[];
-  try {
-    scopes = (await auth.tokens.verify(match[1])).scope.split(' ');
-  } catch (err) {
-    throw new OAuthError(401, 'invalid_token', (err as Error).message, { 'WWW-Authenticate': `${realm}, error="invalid_token"` });
-  }
-  if (!scopes.includes(ADMIN_SCOPE)) throw new OAuthError(403, 'insufficient_scope', 'The admin scope is required');
+  const claims = await bearerClaims(auth, req);
+  if (!claims.scope.split(' ').includes(ADMIN_SCOPE)) throw new OAuthError(403, 'insufficient_scope', 'The admin scope is required');
 }
 
 function admin(auth: AuthServer, fn: (req: Request, res: Response) => Promise<void>) {

@@ -113,7 +113,7 @@ export async function authorizeEndpoint(auth: AuthServer, req: Request, res: Res
   };
   const id = await auth.grants.saveRequest(request);
   res.setHeader('Cache-Control', 'no-store');
-  res.redirect(303, `${auth.endpoints.authorize.replace(/\/authorize$/, '/interact')}?request=${encodeURIComponent(id)}`);
+  res.redirect(303, `${auth.endpoints.interact}?request=${encodeURIComponent(id)}`);
 }
 
 interface Pending {
@@ -162,7 +162,6 @@ async function findPatients(auth: AuthServer, user: User, query: string): Promis
 
 async function renderConsent(auth: AuthServer, res: Response, p: Pending, session: Session, query: string, error?: string): Promise<void> {
   const user = session.user;
-  const oauth = auth.endpoints.authorize.replace(/\/authorize$/, '');
   let patientLabel: string | undefined;
   const patientId = p.request.context?.patient ?? (user.fhirUser.startsWith('Patient/') ? user.fhirUser.slice(8) : undefined);
   if (patientId) {
@@ -177,9 +176,9 @@ async function renderConsent(auth: AuthServer, res: Response, p: Pending, sessio
     res,
     error ? 400 : 200,
     consentPage({
-      action: `${oauth}/consent`,
-      pickerAction: `${oauth}/interact`,
-      logoutAction: `${oauth}/logout`,
+      action: auth.endpoints.consent,
+      pickerAction: auth.endpoints.interact,
+      logoutAction: auth.endpoints.logout,
       requestId: p.id,
       csrf: session.csrf,
       appName: p.client.name,
@@ -195,7 +194,7 @@ async function renderConsent(auth: AuthServer, res: Response, p: Pending, sessio
 function renderLogin(auth: AuthServer, res: Response, p: Pending, status: number, username?: string, error?: string): void {
   const csrf = randomToken(18);
   setCookie(auth, res, LOGIN_CSRF_COOKIE, csrf, 3600);
-  page(res, status, loginPage({ action: auth.endpoints.authorize.replace(/\/authorize$/, '/login'), requestId: p.id, csrf, appName: p.client.name, username, error }));
+  page(res, status, loginPage({ action: auth.endpoints.login, requestId: p.id, csrf, appName: p.client.name, username, error }));
 }
 
 /** GET /interact: the login page, or the consent page once logged in. */
@@ -227,7 +226,7 @@ export async function loginSubmit(auth: AuthServer, req: Request, res: Response)
   setCookie(auth, res, SESSION_COOKIE, value, auth.services.config.auth.sessionLifetime);
   setCookie(auth, res, LOGIN_CSRF_COOKIE, '', 0);
   await auditSecurity(auth, req, res, 'login', 200, 'Login', { ...userPrincipal(user, []), clientId: p.client.clientId });
-  res.redirect(303, `${auth.endpoints.authorize.replace(/\/authorize$/, '/interact')}?request=${encodeURIComponent(p.id)}`);
+  res.redirect(303, `${auth.endpoints.interact}?request=${encodeURIComponent(p.id)}`);
 }
 
 /** POST /logout. */
@@ -239,7 +238,7 @@ export async function logoutSubmit(auth: AuthServer, req: Request, res: Response
     setCookie(auth, res, SESSION_COOKIE, '', 0);
     await auditSecurity(auth, req, res, 'logout', 200, 'Logout', userPrincipal(session.user, []));
   }
-  const target = form.request ? `${auth.endpoints.authorize.replace(/\/authorize$/, '/interact')}?request=${encodeURIComponent(form.request)}` : undefined;
+  const target = form.request ? `${auth.endpoints.interact}?request=${encodeURIComponent(form.request)}` : undefined;
   if (target) return res.redirect(303, target);
   page(res, 200, errorPage('Signed out', 'You are signed out.'));
 }
@@ -277,7 +276,7 @@ export async function consentSubmit(auth: AuthServer, req: Request, res: Respons
     context.need_patient_banner = true;
   }
   if (context.patient && context.need_patient_banner === undefined) context.need_patient_banner = !request.context;
-  context.smart_style_url ??= `${auth.endpoints.authorize.replace(/\/authorize$/, '/smart-style.json')}`;
+  context.smart_style_url ??= auth.endpoints.smartStyle;
   const code = await auth.grants.createCode(
     {
       clientId: p.client.clientId,

@@ -10,8 +10,8 @@ import type { Services } from '../services';
 import { ClientAuthenticator } from './client-auth';
 import { ClientStore } from './clients';
 import { GrantStore } from './grants';
-import { endpoints, type Endpoints } from './oauth';
-import { TokenService } from './tokens';
+import { endpoints, OAuthError, type Endpoints } from './oauth';
+import { TokenService, type AccessClaims } from './tokens';
 import { UserStore } from './users';
 
 export interface AuthServer {
@@ -66,5 +66,22 @@ export async function auditSecurity(
     await services.audit.write(ctx, [record]);
   } catch (err) {
     logger.error('security audit failed', { requestId: ctx.requestId, error: String(err) });
+  }
+}
+
+/** The bearer token of a request, if the Authorization header carries one. */
+export function bearerToken(req: Request): string | undefined {
+  return /^Bearer\s+(\S+)$/i.exec((req.headers.authorization ?? '').trim())?.[1];
+}
+
+/** The claims of the request's valid bearer token, for the JSON (non-FHIR) endpoints; 401 otherwise. */
+export async function bearerClaims(auth: AuthServer, req: Request): Promise<AccessClaims> {
+  const realm = `Bearer realm="${auth.services.config.baseUrl}"`;
+  const token = bearerToken(req);
+  if (!token) throw new OAuthError(401, 'invalid_token', 'An access token is required', { 'WWW-Authenticate': realm });
+  try {
+    return await auth.tokens.verify(token);
+  } catch (err) {
+    throw new OAuthError(401, 'invalid_token', (err as Error).message, { 'WWW-Authenticate': `${realm}, error="invalid_token"` });
   }
 }

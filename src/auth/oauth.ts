@@ -76,6 +76,12 @@ export interface Endpoints {
   launch: string;
   userinfo: string;
   smartConfiguration: string;
+  /** The pages behind /authorize. */
+  interact: string;
+  login: string;
+  logout: string;
+  consent: string;
+  smartStyle: string;
 }
 
 /** Mount path of the OAuth endpoints, below the FHIR base (so a proxy in front maps them too). */
@@ -98,6 +104,11 @@ export function endpoints(config: Pick<Config, 'baseUrl'>): Endpoints {
     launch: `${base}${OAUTH_PATH}/launch`,
     userinfo: `${base}${OAUTH_PATH}/userinfo`,
     smartConfiguration: `${base}/.well-known/smart-configuration`,
+    interact: `${base}${OAUTH_PATH}/interact`,
+    login: `${base}${OAUTH_PATH}/login`,
+    logout: `${base}${OAUTH_PATH}/logout`,
+    consent: `${base}${OAUTH_PATH}/consent`,
+    smartStyle: `${base}${OAUTH_PATH}/smart-style.json`,
   };
 }
 

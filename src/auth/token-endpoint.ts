@@ -9,7 +9,7 @@ import { ADMIN_SCOPE, grantableScopes, splitScopes } from '../access/scopes';
 import type { Principal } from '../fhir/context';
 import type { Client } from './clients';
 import type { AuthenticatedClient } from './client-auth';
-import { auditSecurity, type AuthServer } from './context';
+import { auditSecurity, bearerClaims, bearerToken, type AuthServer } from './context';
 import { formOf, noStore, OAuthError, oauthErrors, randomToken } from './oauth';
 import type { LaunchContext } from './tokens';
 import type { User } from './users';
@@ -212,14 +212,9 @@ export async function tokenEndpoint(auth: AuthServer, req: Request, res: Respons
 
 /** Who may introspect: an authenticated confidential client, or the holder of a valid access token. */
 async function introspectionCaller(auth: AuthServer, req: Request, form: Record<string, string>): Promise<void> {
-  const authorization = req.headers.authorization;
-  if (authorization && /^bearer /i.test(authorization)) {
-    try {
-      await auth.tokens.verify(authorization.slice(7).trim());
-      return;
-    } catch {
-      throw new OAuthError(401, 'invalid_token', 'The bearer token is not valid', { 'WWW-Authenticate': 'Bearer error="invalid_token"' });
-    }
+  if (bearerToken(req)) {
+    await bearerClaims(auth, req);
+    return;
   }
   const caller = await auth.clientAuth.authenticate(req, form);
   if (!caller || caller.method === 'none') {

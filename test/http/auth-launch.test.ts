@@ -104,10 +104,13 @@ describe('standalone launch', () => {
 
   test('a patient user gets their own record, whatever they could pick', async () => {
     const res = await launchToken(server, {
-      clientId: app, redirectUri: REDIRECT, scope: 'launch/patient patient/*.rs openid fhirUser', username: 'alice', password: 'alice-password', patient: bob,
+      clientId: app, redirectUri: REDIRECT, scope: 'launch/patient patient/*.rs openid fhirUser profile', username: 'alice', password: 'alice-password', patient: bob,
     });
     expect(res.status).toBe(200);
     expect(res.body.patient).toBe(alice);
+    const userinfo = await fetch(`${server.baseUrl}/oauth2/userinfo`, { headers: { Authorization: `Bearer ${res.body.access_token}` } });
+    expect(await userinfo.json()).toMatchObject({ fhirUser: `${server.baseUrl}/Patient/${alice}`, preferred_username: 'alice' });
+    expect((await fetch(`${server.baseUrl}/oauth2/userinfo`, { headers: { Authorization: `Bearer ${server.token}` } })).status).toBe(403);
     const client = server.client(res.body.access_token);
     expect((await client.get(`Patient/${alice}`)).status).toBe(200);
     expect((await client.get(`Patient/${bob}`)).status).toBe(404);
