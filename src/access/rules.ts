@@ -6,7 +6,12 @@
  * This is where a Consent rule plugs in (users of another organization see a patient's
  * records only under an active Consent; the custodian always sees its own; a patient always
  * sees their own): readFilter returns, for a practitioner principal, a condition such as
- * `r.custodian = <org> OR r.compartments && <patients with an active Consent for org>`.
+ * `r.custodian = <org> OR r.compartments && (SELECT ... FROM consent index WHERE active ...)`,
+ * and lets Patient principals (fhirUser Patient/...) and system clients through untouched.
+ *
+ * A token's policy, and the SQL it builds per resource type, is cached for as long as the
+ * process sees the token: a rule must express state that changes (Consents given or
+ * revoked) as SQL evaluated by the database, never as values looked up when it is called.
  */
 import type { Resource } from '@medplum/fhirtypes';
 import type { Interaction, Principal, RowAccessInfo } from '../fhir/context';

@@ -91,6 +91,7 @@ export async function authorizeEndpoint(auth: AuthServer, req: Request, res: Res
   if (grantable.length === 0) return fail('invalid_scope', 'None of the requested scopes may be granted to this app');
   let context: LaunchContext | undefined;
   if (p.launch) {
+    if (!grantable.includes('launch')) return fail('invalid_scope', 'An EHR launch needs the launch scope');
     const launch = await auth.grants.launch(p.launch);
     if (!launch || (launch.clientId && launch.clientId !== client.clientId)) {
       return fail('invalid_request', 'The launch is unknown, expired, or meant for another app');

@@ -84,6 +84,8 @@ export class GrantStore {
                   ${grant.scope}, ${grant.codeChallenge}, ${grant.nonce ?? null}, ${grant.context},
                   now() + ${lifetimeSeconds} * interval '1 second')`
     );
+    // Used and expired codes are kept a day, so that a late replay is still recognised as one.
+    await this.db.query(sql`DELETE FROM auth_code WHERE expires_at < now() - interval '1 day'`);
     return code;
   }
 
@@ -133,6 +135,7 @@ export class GrantStore {
           VALUES (${tokenHash(token)}, ${grant.familyId}, ${grant.clientId}, ${grant.userId ?? null}, ${grant.sessionHash ?? null},
                   ${grant.scope}, ${grant.context}, to_timestamp(${grant.expiresAt}))`
     );
+    await this.db.query(sql`DELETE FROM auth_refresh WHERE expires_at < now() - interval '1 day'`);
     return token;
   }
 
@@ -189,6 +192,7 @@ export class GrantStore {
       sql`INSERT INTO auth_launch (launch_id, client_id, context, expires_at)
           VALUES (${id}, ${clientId ?? null}, ${context}, now() + ${lifetimeSeconds} * interval '1 second')`
     );
+    await this.db.query(sql`DELETE FROM auth_launch WHERE expires_at < now() - interval '1 day'`);
     return id;
   }
 

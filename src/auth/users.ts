@@ -138,6 +138,7 @@ export class UserStore {
       sql`INSERT INTO auth_session (session_hash, user_id, csrf, expires_at)
           VALUES (${tokenHash(value)}, ${userId}, ${randomToken(18)}, now() + ${lifetimeSeconds} * interval '1 second')`
     );
+    await this.db.query(sql`DELETE FROM auth_session WHERE expires_at < now() - interval '1 day'`);
     return value;
   }
 

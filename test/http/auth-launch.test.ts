@@ -159,6 +159,9 @@ describe('EHR launch', () => {
     const other = await admin(server, 'POST', '../oauth2/launch', { patient: alice, client_id: confidential.clientId });
     const again = await authorize(server, { clientId: app, redirectUri: REDIRECT, scope: 'launch patient/*.rs', launch: other.body.launch, ...dr });
     expect(again.redirect.searchParams.get('error')).toBe('invalid_request');
+    const mine = await admin(server, 'POST', '../oauth2/launch', { patient: alice });
+    const noScope = await authorize(server, { clientId: app, redirectUri: REDIRECT, scope: 'patient/*.rs', launch: mine.body.launch, ...dr });
+    expect(noScope.redirect.searchParams.get('error')).toBe('invalid_scope');
   });
 
   test('creating a launch context needs the admin scope', async () => {
