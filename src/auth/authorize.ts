@@ -14,7 +14,6 @@
  */
 import type { Request, Response } from 'express';
 import type { Patient } from '@medplum/fhirtypes';
-import { randomToken } from './oauth';
 import { grantableScopes, splitScopes } from '../access/scopes';
 import { SmartAccessPolicy } from '../access/smart-policy';
 import type { Principal, RequestContext } from '../fhir/context';
@@ -25,7 +24,7 @@ import type { AuthorizationRequest } from './grants';
 import { consentPage, errorPage, loginPage, type PatientChoice } from './pages';
 import type { LaunchContext } from './tokens';
 import type { Session, User } from './users';
-import { mountPath, OAUTH_PATH } from './oauth';
+import { mountPath, OAUTH_PATH, randomToken } from './oauth';
 
 const SESSION_COOKIE = 'fhir_session';
 const LOGIN_CSRF_COOKIE = 'fhir_login_csrf';
@@ -148,7 +147,7 @@ function patientName(patient: Patient): string {
 }
 
 function needsPicker(p: Pending, user: User): boolean {
-  return splitScopes(p.request.grantable.join(' ')).includes('launch/patient') && !p.request.context?.patient && !user.fhirUser.startsWith('Patient/');
+  return p.request.grantable.includes('launch/patient') && !p.request.context?.patient && !user.fhirUser.startsWith('Patient/');
 }
 
 async function findPatients(auth: AuthServer, user: User, query: string): Promise<PatientChoice[]> {
@@ -185,7 +184,7 @@ async function renderConsent(auth: AuthServer, res: Response, p: Pending, sessio
       appName: p.client.name,
       userName: user.displayName ?? user.username,
       scopes: p.request.grantable,
-      patientLabel: splitScopes(p.request.grantable.join(' ')).some((s) => s.startsWith('launch') || s.startsWith('patient/')) ? patientLabel : undefined,
+      patientLabel: p.request.grantable.some((s) => s.startsWith('launch') || s.startsWith('patient/')) ? patientLabel : undefined,
       picker,
       error,
     })

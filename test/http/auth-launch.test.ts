@@ -231,6 +231,21 @@ describe('authorization request errors', () => {
     expect(events.rows[0].content.type.code).toBe('110114');
   });
 
+  test('a consent form with a wrong CSRF token is refused and issues no code', async () => {
+    const browser = new Browser();
+    const first = await browser.request(`${server.baseUrl}/oauth2/authorize?${new URLSearchParams(base())}`);
+    const login = await browser.request(first.location!);
+    const signedIn = await browser.request(`${server.baseUrl}/oauth2/login`, {
+      form: { request: hidden(login.html, 'request'), csrf: hidden(login.html, 'csrf'), ...dr },
+    });
+    const consent = await browser.request(signedIn.location!);
+    const res = await browser.request(`${server.baseUrl}/oauth2/consent`, {
+      form: { request: hidden(consent.html, 'request'), csrf: 'forged', decision: 'allow', scope: 'patient/*.rs' },
+    });
+    expect(res.status).toBe(403);
+    expect(res.location).toBeUndefined();
+  });
+
   test('a login form without its CSRF cookie is refused', async () => {
     const browser = new Browser();
     const first = await browser.request(`${server.baseUrl}/oauth2/authorize?${new URLSearchParams(base())}`);
