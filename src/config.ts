@@ -30,6 +30,19 @@ export interface Config {
   auditEnabled: boolean;
   /** Minimum level of log lines written to stdout. */
   logLevel: 'debug' | 'info' | 'warn' | 'error';
+  /** SMART authorization (src/auth); lifetimes in seconds. */
+  auth: AuthConfig;
+}
+
+export interface AuthConfig {
+  /** AUTH_DISABLED=true: no token needed, everyone may do everything (local experiments only). */
+  disabled: boolean;
+  accessTokenLifetime: number;
+  refreshTokenLifetime: number;
+  codeLifetime: number;
+  sessionLifetime: number;
+  /** How long a process trusts its answer to "is this token revoked?" before asking the database again. */
+  revocationCacheSeconds: number;
 }
 
 function intFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -76,6 +89,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxPageSize: intFromEnv(env, 'MAX_PAGE_SIZE', 1000),
     auditEnabled: env.AUDIT_ENABLED !== 'false',
     logLevel,
+    auth: {
+      disabled: env.AUTH_DISABLED === 'true',
+      accessTokenLifetime: intFromEnv(env, 'ACCESS_TOKEN_LIFETIME', 3600),
+      refreshTokenLifetime: intFromEnv(env, 'REFRESH_TOKEN_LIFETIME', 30 * 86400),
+      codeLifetime: intFromEnv(env, 'AUTH_CODE_LIFETIME', 60),
+      sessionLifetime: intFromEnv(env, 'LOGIN_SESSION_LIFETIME', 8 * 3600),
+      revocationCacheSeconds: intFromEnv(env, 'REVOCATION_CACHE_SECONDS', 5),
+    },
   };
 }
 

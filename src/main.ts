@@ -9,6 +9,19 @@ import { logger, setLogLevel } from './logger';
 import { locateDatabase, type DatabaseLocation } from './store/connect';
 import { migrate } from './store/migrate';
 import { startServer, type RunningServer } from './server';
+import { bootstrapAdminClient, bootstrapMessage } from './auth/bootstrap';
+import { Database } from './store/database';
+
+/** On an empty database, creates the admin client and prints, once, how to get a token. */
+async function bootstrapAuth(databaseUrl: string, baseUrl: string): Promise<void> {
+  const db = new Database(databaseUrl, 1);
+  try {
+    const secret = await bootstrapAdminClient(db);
+    if (secret) process.stdout.write(bootstrapMessage(baseUrl, secret) + '\n');
+  } finally {
+    await db.close();
+  }
+}
 
 async function runWorker(): Promise<void> {
   const config = loadConfig();
@@ -57,6 +70,9 @@ async function runPrimary(): Promise<void> {
 
   database = await locateDatabase(config);
   await migrate(database.url);
+  if (!config.auth.disabled) {
+    await bootstrapAuth(database.url, config.baseUrl);
+  }
   const runtime = { ...config, databaseUrl: database.url };
 
   if (config.workers <= 1) {

@@ -4,9 +4,10 @@
  * principal and keys).
  */
 import { auditModule } from './audit';
+import { authModule } from './auth';
 import { keysModule } from './keys';
 import { searchModule } from './search';
 import { retentionModule } from './retention';
 import type { ServerModule } from './services';
 
-export const MODULES: ServerModule[] = [keysModule, searchModule, auditModule, retentionModule];
+export const MODULES: ServerModule[] = [keysModule, searchModule, authModule, auditModule, retentionModule];

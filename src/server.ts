@@ -52,6 +52,7 @@ export function createServices(config: Config, db: Database): Services {
     keys: undefined as unknown as KeyStore,
     writeHooks: [],
     authenticator: openAuthenticator,
+    accessRules: [],
     audit: { write: async () => undefined },
     immutableTypes: new Set(),
     capabilityContributors: [],

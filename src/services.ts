@@ -12,6 +12,7 @@ import type {
 } from '@medplum/fhirtypes';
 import type { PoolClient } from 'pg';
 import type { Request } from 'express';
+import type { AccessRule } from './access/rules';
 import type { Config } from './config';
 import type { AccessPolicy, AuditRecord, FhirRequest, FhirResponse, Principal, RequestContext } from './fhir/context';
 import type { OperationRegistry } from './fhir/operations/registry';
@@ -159,6 +160,8 @@ export interface Services {
   keys: KeyStore;
   writeHooks: WriteHook[];
   authenticator: Authenticator;
+  /** Rules that narrow what a caller's scopes permit (Consent, ...), composed by the access policy. */
+  accessRules: AccessRule[];
   audit: AuditSink;
   /** Types whose resources can be created and read but never updated, patched or deleted (AuditEvent). */
   immutableTypes: Set<string>;

@@ -37,9 +37,21 @@ const ACTION: Record<AuditRecord['interaction'], AuditEvent['action']> = {
   operation: 'E',
   batch: 'E',
   transaction: 'E',
+  login: 'E',
+  logout: 'E',
+  token: 'E',
+};
+
+/** DICOM 110114 User Authentication: logins (and token grants, which are logins of apps) and logouts. */
+const USER_AUTHENTICATION = { system: DCM, code: '110114', display: 'User Authentication' };
+const SECURITY_SUBTYPE: Record<string, Coding> = {
+  login: { system: DCM, code: '110122', display: 'Login' },
+  token: { system: DCM, code: '110122', display: 'Login' },
+  logout: { system: DCM, code: '110123', display: 'Logout' },
 };
 
 function subtype(record: AuditRecord): Coding[] {
+  if (SECURITY_SUBTYPE[record.interaction]) return [SECURITY_SUBTYPE[record.interaction]];
   let code: string = record.interaction;
   if (record.interaction === 'search') {
     code = record.resourceType || record.compartment ? 'search-type' : 'search-system';
@@ -161,7 +173,9 @@ export function toAuditEvent(record: AuditRecord, ctx: AuditContext, recorded = 
     ...(breakTheGlass && {
       meta: { security: [{ system: ACT_REASON, code: 'BTG', display: 'break the glass' }] },
     }),
-    type: { system: 'http://terminology.hl7.org/CodeSystem/audit-event-type', code: 'rest', display: 'Restful Operation' },
+    type: SECURITY_SUBTYPE[record.interaction]
+      ? USER_AUTHENTICATION
+      : { system: 'http://terminology.hl7.org/CodeSystem/audit-event-type', code: 'rest', display: 'Restful Operation' },
     subtype: subtype(record),
     action: ACTION[record.interaction],
     recorded,

@@ -86,9 +86,15 @@ export interface RequestContext {
   audit: AuditRecord[];
 }
 
+/**
+ * Security events of the authorization server: a user's login or logout, and a token issued
+ * or refused (token endpoint, or a bearer token the FHIR endpoint did not accept).
+ */
+export type SecurityEvent = 'login' | 'logout' | 'token';
+
 /** One interaction as the audit trail sees it (the audit module turns it into an AuditEvent). */
 export interface AuditRecord {
-  interaction: Interaction | 'batch' | 'transaction' | 'capabilities';
+  interaction: Interaction | 'batch' | 'transaction' | 'capabilities' | SecurityEvent;
   operation?: string;
   resourceType?: string;
   id?: string;

@@ -148,7 +148,8 @@ async function handleFhir(services: Services, req: Request, res: Response): Prom
   } catch (err) {
     const error = toFhirError(err);
     ctx.audit.push({
-      interaction: 'read',
+      // A refused credential is a security event (failed authentication), not a read.
+      interaction: error.status === 401 ? 'token' : 'read',
       method: req.method,
       url: config.baseUrl + req.url,
       status: error.status,

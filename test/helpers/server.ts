@@ -7,6 +7,8 @@ import pg from 'pg';
 import { loadConfig, type Config } from '../../src/config';
 import { startServer, type RunningServer } from '../../src/server';
 import { setLogLevel } from '../../src/logger';
+import { ADMIN_SCOPES, bootstrapAdminClient } from '../../src/auth/bootstrap';
+import { FhirTestClient } from './fhir-client';
 
 const TEMPLATE_DATABASE = 'fhir_test_template';
 
@@ -14,6 +16,26 @@ export interface TestServer extends RunningServer {
   databaseUrl: string;
   /** A pg pool on the test database, to assert on rows directly. */
   pool: pg.Pool;
+  /** The bootstrap admin client's secret (client id "admin"); undefined with AUTH_DISABLED. */
+  adminSecret?: string;
+  /** A full-access system token (system/*.cruds admin) from the admin client; undefined with AUTH_DISABLED. */
+  token?: string;
+  /** A client that sends the given token (by default the full-access one). */
+  client(token?: string): FhirTestClient;
+}
+
+/** A token from the token endpoint with client_credentials and a client secret. */
+export async function clientCredentialsToken(baseUrl: string, clientId: string, secret: string, scope: string): Promise<string> {
+  const res = await fetch(`${baseUrl}/oauth2/token`, {
+    method: 'POST',
+    headers: { Authorization: 'Basic ' + Buffer.from(`${clientId}:${secret}`).toString('base64') },
+    body: new URLSearchParams({ grant_type: 'client_credentials', scope }),
+  });
+  const body = (await res.json()) as { access_token?: string };
+  if (res.status !== 200 || !body.access_token) {
+    throw new Error(`No token for ${clientId}: ${res.status} ${JSON.stringify(body)}`);
+  }
+  return body.access_token;
 }
 
 function adminUrl(): string {
@@ -56,10 +78,22 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
   const config: Config = loadConfig({ PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'error', DATABASE_URL: databaseUrl, ...env });
   const running = await startServer(config, { explicitBaseUrl: Boolean(env.BASE_URL) });
   const pool = new pg.Pool({ connectionString: databaseUrl, max: 2 });
+  let adminSecret: string | undefined;
+  let token: string | undefined;
+  if (!config.auth.disabled) {
+    // What main.ts does on a first start, then what the printed curl command does.
+    adminSecret = await bootstrapAdminClient(running.services.db);
+    token = await clientCredentialsToken(running.baseUrl, 'admin', adminSecret as string, ADMIN_SCOPES.join(' '));
+  }
   return {
     ...running,
     databaseUrl,
     pool,
+    adminSecret,
+    token,
+    client(withToken = token) {
+      return new FhirTestClient(running.baseUrl, withToken ? { Authorization: `Bearer ${withToken}` } : {});
+    },
     async close() {
       await pool.end();
       await running.close();

@@ -10,7 +10,7 @@ let client: FhirTestClient;
 
 beforeAll(async () => {
   server = await startTestServer();
-  client = new FhirTestClient(server.baseUrl);
+  client = server.client();
 });
 afterAll(async () => server.close());
 
@@ -133,8 +133,8 @@ test('concurrent requests each get their own durable AuditEvent', async () => {
 test('AUDIT_ENABLED=false records nothing', async () => {
   const quiet = await startTestServer({ AUDIT_ENABLED: 'false' });
   try {
-    await new FhirTestClient(quiet.baseUrl).get('metadata');
-    await new FhirTestClient(quiet.baseUrl).post('Patient', { resourceType: 'Patient' });
+    await quiet.client().get('metadata');
+    await quiet.client().post('Patient', { resourceType: 'Patient' });
     const rows = await quiet.pool.query("SELECT count(*)::int AS n FROM resource WHERE resource_type = 'AuditEvent'");
     expect(rows.rows[0].n).toBe(0);
   } finally {

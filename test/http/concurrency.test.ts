@@ -10,7 +10,7 @@ let client: FhirTestClient;
 
 beforeAll(async () => {
   server = await startTestServer({ DB_POOL_SIZE: '20' });
-  client = new FhirTestClient(server.baseUrl);
+  client = server.client();
 });
 afterAll(async () => server.close());
 

@@ -11,7 +11,7 @@ let client: FhirTestClient;
 
 beforeAll(async () => {
   server = await startTestServer();
-  client = new FhirTestClient(server.baseUrl);
+  client = server.client();
 });
 afterAll(async () => server.close());
 
@@ -58,7 +58,7 @@ test('ids that are only dots are refused (sent raw: fetch would normalize the pa
   const url = new URL(server.baseUrl);
   const status = await new Promise<number>((resolve, reject) => {
     const req = http.request(
-      { host: url.hostname, port: url.port, path: `${url.pathname}/Patient/%2e%2e`, method: 'PUT', headers: { 'Content-Type': 'application/fhir+json' } },
+      { host: url.hostname, port: url.port, path: `${url.pathname}/Patient/%2e%2e`, method: 'PUT', headers: { 'Content-Type': 'application/fhir+json', Authorization: `Bearer ${server.token}` } },
       (res) => {
         res.resume();
         resolve(res.statusCode ?? 0);

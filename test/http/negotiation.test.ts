@@ -10,7 +10,7 @@ let client: FhirTestClient;
 
 beforeAll(async () => {
   server = await startTestServer({ MAX_BODY_SIZE: '64kb' });
-  client = new FhirTestClient(server.baseUrl);
+  client = server.client();
 });
 afterAll(async () => server.close());
 

@@ -11,7 +11,7 @@ let client: FhirTestClient;
 
 beforeAll(async () => {
   server = await startTestServer();
-  client = new FhirTestClient(server.baseUrl);
+  client = server.client();
 });
 afterAll(async () => server.close());
 

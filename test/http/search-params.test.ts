@@ -29,7 +29,7 @@ async function search(query: string, headers?: Record<string, string>): Promise<
 
 beforeAll(async () => {
   server = await startTestServer();
-  client = new FhirTestClient(server.baseUrl);
+  client = server.client();
   await create('org', { resourceType: 'Organization', name: 'Peking Union Medical College Hospital', identifier: [{ system: 'urn:oid:2.16.156.10011.1.5', value: 'PUMCH' }] });
   await create('wang', {
     resourceType: 'Patient',

@@ -16,7 +16,7 @@ const link = (bundle: any, relation: string) => bundle.link.find((l: any) => l.r
 
 beforeAll(async () => {
   server = await startTestServer();
-  client = new FhirTestClient(server.baseUrl);
+  client = server.client();
   org = (await client.post('Organization', { resourceType: 'Organization', name: 'Hospital' })).body.id;
   const families = ['Delta', 'Alpha', 'Echo', 'Charlie', 'Bravo', 'Foxtrot', 'Golf'];
   for (const [i, family] of families.entries()) {
