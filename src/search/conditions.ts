@@ -10,6 +10,7 @@ import { errors } from '../fhir/outcome';
 import { ridOf } from '../store/rid';
 import { sql, type Sql } from '../store/sql';
 import type { AnyFilter, Filter, HasFilter } from './parse';
+import { referenceTarget } from './references';
 import { paramKey, type ParamInfo, type ParamKind } from './registry';
 import { escapeLike, normalizeText } from './text';
 import {
@@ -132,21 +133,19 @@ function uriCondition(filter: Filter, value: string): Sql {
   return sql`value = ${value}`;
 }
 
-const LOCAL = /^([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[^/]+)?$/;
 const ID = /^[A-Za-z0-9\-.]{1,64}$/;
 
 function referenceCondition(ctx: RequestContext, filter: Filter, value: string): Sql {
   const param = filter.params[0];
   const typeModifier = filter.modifier && filter.modifier !== 'identifier' ? filter.modifier : undefined;
-  const local = value.startsWith(ctx.baseUrl + '/') ? value.slice(ctx.baseUrl.length + 1) : value;
-  const match = LOCAL.exec(local);
-  if (match) {
-    if (typeModifier && match[1] !== typeModifier) throw errors.badRequest(`${value} is not a ${typeModifier}`, name(filter));
-    return sql`target_rid = ${ridOf(match[1], match[2])}::uuid`;
+  const target = referenceTarget(value, ctx.baseUrl);
+  if (target?.local && target.id) {
+    if (typeModifier && target.type !== typeModifier) throw errors.badRequest(`${value} is not a ${typeModifier}`, name(filter));
+    return sql`target_rid = ${ridOf(target.type, target.id)}::uuid`;
   }
-  if (ID.test(local)) {
+  if (ID.test(value)) {
     const types = typeModifier ? [typeModifier] : param.targets;
-    return sql`target_rid = ANY(${types.map((t) => ridOf(t, local))}::uuid[])`;
+    return sql`target_rid = ANY(${types.map((t) => ridOf(t, value))}::uuid[])`;
   }
   return sql`url = ${value.split('|')[0]}`;
 }
@@ -162,9 +161,9 @@ function compositeCondition(filter: Filter, value: string): Sql {
   const conditions: Sql[] = [];
   const [first, second, third] = parts;
   if (shape === 'reference+token') {
-    const ref = LOCAL.exec(first);
-    if (!ref) throw errors.badRequest(`The first component of ${param.code} must be a Type/id reference`, name(filter));
-    conditions.push(sql`ref_rid = ${ridOf(ref[1], ref[2])}::uuid`);
+    const ref = referenceTarget(first);
+    if (!ref?.id) throw errors.badRequest(`The first component of ${param.code} must be a Type/id reference`, name(filter));
+    conditions.push(sql`ref_rid = ${ridOf(ref.type, ref.id)}::uuid`);
     conditions.push(tokenCondition(sql`t1_system`, sql`t1_code`, parseTokenValue(second)));
     return sql.and(conditions);
   }
@@ -220,6 +219,17 @@ function valueCondition(ctx: RequestContext, filter: Filter, value: string): Sql
   }
 }
 
+/** Token rows whose system|code is one of the expanded codes (see valuesets.ts). */
+function valueSetCondition(filter: Filter): Sql {
+  if (!filter.codes) {
+    throw errors.badRequest(`${name(filter)} needs a value set expansion, which is not available here`, name(filter));
+  }
+  if (filter.codes.length === 0) return sql`FALSE`;
+  const systems = filter.codes.map((c) => c.system);
+  const codes = filter.codes.map((c) => c.code);
+  return sql`(system, code) IN (SELECT s, c FROM unnest(${systems}::text[], ${codes}::text[]) AS v(s, c))`;
+}
+
 function rowParamCondition(filter: Filter): Sql {
   const code = filter.params[0].code;
   if (filter.modifier === 'missing') {
@@ -256,7 +266,9 @@ function paramCondition(ctx: RequestContext, filter: Filter): Sql {
     return filter.values[0] === 'true' ? sql`NOT ${present}` : present;
   }
   let conditions: Sql[];
-  if (filter.modifier === 'identifier' || filter.modifier === 'of-type') {
+  if (filter.modifier === 'in' || filter.modifier === 'not-in') {
+    conditions = [valueSetCondition(filter)];
+  } else if (filter.modifier === 'identifier' || filter.modifier === 'of-type') {
     // Stored as tokens under a derived key (see extract.ts).
     table = 'sp_token';
     keys = params.map((p) => paramKey(p.resourceType, `${p.code}:${filter.modifier}`));
@@ -270,7 +282,7 @@ function paramCondition(ctx: RequestContext, filter: Filter): Sql {
     conditions = filter.values.map((v) => valueCondition(ctx, filter, v));
   }
   const matching = sql`r.rid IN (SELECT rid FROM ${sql.raw(table)} WHERE p = ANY(${keys}::int4[]) AND ${sql.or(conditions)})`;
-  return filter.modifier === 'not' ? sql`NOT ${matching}` : matching;
+  return filter.modifier === 'not' || filter.modifier === 'not-in' ? sql`NOT ${matching}` : matching;
 }
 
 function hasCondition(ctx: RequestContext, filter: HasFilter): Sql {

@@ -5,12 +5,12 @@
  */
 import { toTypedValue } from '@medplum/core';
 import type { Resource } from '@medplum/fhirtypes';
-import { ridOf } from '../store/rid';
-import { indexedParamsOf, paramKey, type CompiledExpression, type ParamInfo } from './registry';
+import type { CompiledExpression, Typed } from './fhirpath';
+import { referenceValue, type ReferenceValue } from './references';
+import { indexedParamsOf, paramKey, type ParamInfo } from './registry';
 import { normalizeText } from './text';
 
 type Json = Record<string, any>;
-type Typed = { type: string; value: any };
 
 export interface IndexRows {
   token: [string, number, string | null, string | null, string | null][];
@@ -170,34 +170,14 @@ function quantities(v: Typed): [number, string | null, string | null, string | n
   return typeof q === 'number' ? [[q, null, null, null]] : [];
 }
 
-export interface ReferenceValue {
-  targetRid: string | null;
-  targetType: string | null;
-  targetId: string | null;
-  url: string | null;
-}
-
-const LOCAL_REFERENCE = /^([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[^/]+)?$/;
-
-/** A reference string as index columns: a local Type/id (also as an absolute URL on this server) or a URL. */
-export function parseReference(reference: string, baseUrl: string): ReferenceValue | undefined {
-  if (reference.startsWith('#')) return undefined;
-  const local = reference.startsWith(baseUrl + '/') ? reference.slice(baseUrl.length + 1) : reference;
-  const match = LOCAL_REFERENCE.exec(local);
-  if (match) {
-    return { targetRid: ridOf(match[1], match[2]), targetType: match[1], targetId: match[2], url: null };
-  }
-  return { targetRid: null, targetType: null, targetId: null, url: clip(reference.split('|')[0]) };
-}
-
 function references(v: Typed, baseUrl: string): ReferenceValue[] {
   const value = v.value;
   if (typeof value === 'string') {
-    const parsed = parseReference(value, baseUrl);
+    const parsed = referenceValue(value, baseUrl, MAX_TEXT);
     return parsed ? [parsed] : [];
   }
   if (value?.reference) {
-    const parsed = parseReference(value.reference, baseUrl);
+    const parsed = referenceValue(value.reference, baseUrl, MAX_TEXT);
     return parsed ? [parsed] : [];
   }
   return [];

@@ -70,11 +70,13 @@ export async function loadIncludes(ctx: RequestContext, query: SearchQuery, matc
   };
 
   const reverse = async (rule: IncludeRule, targets: Row[]) => {
-    if (targets.length === 0 || budget <= 0 || rule.sourceType === '*') return [];
-    const keys = referenceKeys(rule, new Set());
+    if (targets.length === 0 || budget <= 0) return [];
+    // _revinclude=*: every resource that refers to a match through any reference parameter.
+    const anySource = rule.sourceType === '*';
+    const keys = anySource ? sql`` : sql` AND p = ANY(${referenceKeys(rule, new Set())}::int4[])`;
     const condition = sql`r.rid IN (SELECT rid FROM sp_reference
-                                    WHERE p = ANY(${keys}::int4[]) AND target_rid = ANY(${targets.map((r) => r.rid)}::uuid[]))`;
-    return add(await fetchRows(ctx, condition, rule.sourceType, budget + 1));
+                                    WHERE target_rid = ANY(${targets.map((r) => r.rid)}::uuid[])${keys})`;
+    return add(await fetchRows(ctx, condition, anySource ? undefined : rule.sourceType, budget + 1));
   };
 
   for (const rule of query.include) await forward(rule, matches);
