@@ -55,10 +55,12 @@ export function dateCondition(lo: Sql, hi: Sql, q: DateValue): Sql {
       return sql`${hi} > ${q.hi}::timestamptz`;
     case 'lt':
       return sql`${lo} < ${q.lo}::timestamptz`;
+    // ge and le: gt (lt) or eq. The leading bound is implied by both branches; it is there so
+    // that one range scan of the (p, hi) or (p, lo, hi) index finds every candidate.
     case 'ge':
-      return sql`(${hi} > ${q.hi}::timestamptz OR (${lo} >= ${q.lo}::timestamptz AND ${hi} <= ${q.hi}::timestamptz))`;
+      return sql`(${hi} >= ${q.lo}::timestamptz AND (${hi} > ${q.hi}::timestamptz OR (${lo} >= ${q.lo}::timestamptz AND ${hi} <= ${q.hi}::timestamptz)))`;
     case 'le':
-      return sql`(${lo} < ${q.lo}::timestamptz OR (${lo} >= ${q.lo}::timestamptz AND ${hi} <= ${q.hi}::timestamptz))`;
+      return sql`(${lo} <= ${q.hi}::timestamptz AND (${lo} < ${q.lo}::timestamptz OR (${lo} >= ${q.lo}::timestamptz AND ${hi} <= ${q.hi}::timestamptz)))`;
     case 'sa':
       return sql`${lo} > ${q.hi}::timestamptz`;
     case 'eb':
@@ -252,12 +254,12 @@ function paramCondition(ctx: RequestContext, filter: Filter): Sql {
     return rowParamCondition(filter);
   }
   if (filter.chain) {
-    return sql.or(
-      filter.chain.map(({ targetType, filter: inner }) => {
-        const targets = visibleOfType(ctx, targetType, filterCondition(ctx, inner));
-        return sql`r.rid IN (SELECT rid FROM sp_reference WHERE p = ANY(${keysOf(params)}::int4[]) AND target_rid IN (${targets}))`;
-      })
+    // One semi-join over the matching targets of every type, so the reference index is probed once.
+    const targets = sql.join(
+      filter.chain.map(({ targetType, filter: inner }) => visibleOfType(ctx, targetType, filterCondition(ctx, inner))),
+      ' UNION ALL '
     );
+    return sql`r.rid IN (SELECT rid FROM sp_reference WHERE p = ANY(${keysOf(params)}::int4[]) AND target_rid IN (${targets}))`;
   }
   let table = TABLE[kind];
   let keys = keysOf(params);
