@@ -118,8 +118,9 @@ function stringCondition(filter: Filter, value: string): Sql {
 function quantityCondition(value: string, filterName: string): Sql {
   const q = parseQuantityValue(value, filterName);
   const parts = [numberCondition(sql`value`, q)];
+  // With a system the code is a coded unit (UCUM mg); without one it may also be the unit as written.
   if (q.system) parts.push(sql`system = ${q.system}`);
-  if (q.code) parts.push(sql`(code = ${q.code} OR unit = ${q.code})`);
+  if (q.code) parts.push(q.system ? sql`code = ${q.code}` : sql`(code = ${q.code} OR unit = ${q.code})`);
   return sql.and(parts);
 }
 
