@@ -10,7 +10,7 @@ import { errors } from '../fhir/outcome';
 import { ridOf } from '../store/rid';
 import { sql, type Sql } from '../store/sql';
 import type { AnyFilter, Filter, HasFilter } from './parse';
-import { referenceTarget } from './references';
+import { referenceTarget } from '../fhir/references';
 import { paramKey, type ParamInfo, type ParamKind } from './registry';
 import { escapeLike, normalizeText } from './text';
 import {

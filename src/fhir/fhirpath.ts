@@ -1,6 +1,6 @@
 /**
- * Search parameter expressions, parsed once per (type, parameter) and evaluated at every
- * write. Two functions of @medplum/core's FHIRPath are replaced in the compiled trees
+ * Search parameter expressions (search index, patient compartments), parsed once per (type,
+ * parameter) and evaluated at every write. Two functions of @medplum/core's FHIRPath are replaced in the compiled trees
  * because the R4 expressions depend on them and medplum's versions do not do what FHIRPath
  * says:
  *  - resolve() takes the text before the first "/" as the target's type, so an absolute
