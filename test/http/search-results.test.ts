@@ -166,6 +166,16 @@ describe('Patient/$everything', () => {
     expect(page2.entry[0].resource.id).not.toBe(paged.entry[0].resource.id);
     const onlyObs = (await client.get(`Patient/${id}/$everything?_type=Observation`)).body;
     expect(onlyObs.entry.map((e: any) => e.resource.resourceType)).toEqual(['Observation']);
+    // Care dates: the encounter of 2020 is out of a 2021 range; undated resources stay.
+    await client.put(`Encounter/${(all.entry.find((e: any) => e.resource.resourceType === 'Encounter')).resource.id}`, {
+      ...all.entry.find((e: any) => e.resource.resourceType === 'Encounter').resource,
+      period: { start: '2020-03-01', end: '2020-03-02' },
+    });
+    const in2021 = (await client.get(`Patient/${id}/$everything?start=2021-01-01&end=2021-12-31`)).body;
+    expect(in2021.entry.map((e: any) => e.resource.resourceType).sort()).toEqual(['Observation', 'Organization', 'Patient']);
+    const in2020 = (await client.get(`Patient/${id}/$everything?start=2020-03&end=2020-03`)).body;
+    expect(in2020.entry.map((e: any) => e.resource.resourceType).sort()).toEqual(['Encounter', 'Observation', 'Organization', 'Patient']);
+    expect((await client.get(`Patient/${id}/$everything?start=March`)).status).toBe(400);
     const future = (await client.get(`Patient/${id}/$everything?_since=2999-01-01`)).body;
     expect(future.entry).toEqual([]);
     expect((await client.get('Patient/unknown/$everything')).status).toBe(404);
