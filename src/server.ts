@@ -80,7 +80,12 @@ export async function startServer(config: Config, options: { explicitBaseUrl?: b
     throw new Error('startServer needs config.databaseUrl (main.ts starts the embedded database)');
   }
   const db = new Database(config.databaseUrl, config.dbPoolSize);
-  const server = http.createServer();
+  // The port must be bound before the services exist (port 0 decides the base URL), but
+  // modules install asynchronously: requests that arrive meanwhile (a cluster worker gets
+  // connections as soon as it listens) wait for the app instead of hanging unanswered.
+  let resolveApp!: (app: http.RequestListener) => void;
+  const appReady = new Promise<http.RequestListener>((resolve) => (resolveApp = resolve));
+  const server = http.createServer((req, res) => void appReady.then((app) => app(req, res)));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => resolve());
@@ -95,7 +100,7 @@ export async function startServer(config: Config, options: { explicitBaseUrl?: b
   for (const module of MODULES) {
     routers.push(...((await module.install(services)) ?? []));
   }
-  server.on('request', createApp(services, routers));
+  resolveApp(createApp(services, routers));
   // Keep-alive longer than typical load balancer idle timeouts.
   server.keepAliveTimeout = 65_000;
   logger.info('listening', { port, baseUrl: effective.baseUrl });

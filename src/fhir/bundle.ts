@@ -141,6 +141,8 @@ interface Planned {
   entry: BundleEntry;
   /** Set when a conditional create matched an existing resource: answer 200 and write nothing. */
   existing?: Resource;
+  /** The search criteria of a conditional update. */
+  criteria?: string;
 }
 
 async function transaction(ctx: RequestContext, bundle: Bundle): Promise<FhirResponse> {
@@ -223,7 +225,8 @@ async function settleIdentities(ctx: RequestContext, planned: Planned[]): Promis
       if (request.path.includes('/')) {
         reference = request.path;
       } else if (request.params.length) {
-        const criteria = criteriaParams(new URLSearchParams(request.params).toString());
+        p.criteria = new URLSearchParams(request.params).toString();
+        const criteria = criteriaParams(p.criteria);
         await lockCriteria(ctx, type, criteria);
         const matches = await ctx.services.search.match(ctx, type, criteria, 2);
         if (matches.length > 1) {
@@ -239,8 +242,19 @@ async function settleIdentities(ctx: RequestContext, planned: Planned[]): Promis
     if (reference && entry.fullUrl) {
       ids.set(entry.fullUrl, reference);
     }
+    // A conditional reference written exactly like this entry's own criteria means this entry.
+    const criteria = request.method === 'POST' ? request.ifNoneExist : request.method === 'PUT' ? p.criteria : undefined;
+    if (reference && criteria) {
+      ids.set(conditionalKey(type, criteria), reference);
+    }
   }
   return ids;
+}
+
+/** "Type?criteria" in a canonical form (parameters sorted), to compare conditional references. */
+function conditionalKey(type: string, criteria: string): string {
+  const params = criteriaParams(criteria).sort(([a, x], [b, y]) => (a === b ? (x < y ? -1 : 1) : a < b ? -1 : 1));
+  return `${type}?${new URLSearchParams(params).toString()}`;
 }
 
 /** Replaces references to other entries' fullUrls, and conditional references, by Type/id. */
@@ -274,11 +288,17 @@ async function rewriteReferences(
       throw errors.badRequest(`Bundle.entry[${index}]: reference ${reference} matches no entry's fullUrl`);
     } else if (/^[A-Z][A-Za-z]+\?/.test(reference)) {
       const [type, query] = [reference.slice(0, reference.indexOf('?')), reference.slice(reference.indexOf('?') + 1)];
+      const inBundle = ids.get(conditionalKey(type, query));
+      if (inBundle) {
+        holder.reference = inBundle;
+        continue;
+      }
       const matches = await ctx.services.search.match(ctx, type, criteriaParams(query), 2);
-      if (matches.length !== 1) {
-        throw errors.preconditionFailed(
-          `Bundle.entry[${index}]: conditional reference ${reference} matches ${matches.length} resources; it must match exactly one`
-        );
+      if (matches.length > 1) {
+        throw errors.multipleMatches(`Bundle.entry[${index}]: conditional reference ${reference} matches more than one resource; it must match exactly one`);
+      }
+      if (matches.length === 0) {
+        throw errors.badRequest(`Bundle.entry[${index}]: conditional reference ${reference} matches no resource; it must match exactly one`);
       }
       holder.reference = `${type}/${matches[0].id}`;
     }

@@ -70,6 +70,11 @@ export function buildCapabilityStatement(services: Services): CapabilityStatemen
   return statement;
 }
 
+/** Rebuilds the statement on next request (after search parameters changed at run time). */
+export function invalidateCapabilityStatement(services: Services): void {
+  cache.delete(services);
+}
+
 export async function capabilities(ctx: RequestContext, req: FhirRequest): Promise<FhirResponse> {
   let statement = cache.get(ctx.services);
   if (!statement) {

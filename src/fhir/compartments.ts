@@ -4,27 +4,39 @@
  * type references Patient/X. Computed at write time and stored with the row, so access
  * control and $everything filter in SQL.
  */
-import { evalFhirPathTyped, toTypedValue } from '@medplum/core';
+import { toTypedValue } from '@medplum/core';
 import type { Reference, Resource } from '@medplum/fhirtypes';
 import { patientCompartmentParams, searchParametersOf } from './definitions';
+import { compileForType, type CompiledExpression, type Typed } from './fhirpath';
+
+/** Compiled once per type: the expressions of its compartment parameters. */
+const compiled = new Map<string, CompiledExpression[]>();
+
+function compartmentExpressions(resourceType: string): CompiledExpression[] {
+  let expressions = compiled.get(resourceType);
+  if (!expressions) {
+    const searchParams = searchParametersOf(resourceType);
+    expressions = patientCompartmentParams(resourceType)
+      .map((code) => searchParams[code]?.expression)
+      .filter((e): e is string => !!e)
+      .map((e) => compileForType(resourceType, e));
+    compiled.set(resourceType, expressions);
+  }
+  return expressions;
+}
 
 export function patientCompartments(resource: Resource, baseUrl: string): string[] {
   if (resource.resourceType === 'Patient') {
     return resource.id ? [resource.id] : [];
   }
-  const params = patientCompartmentParams(resource.resourceType);
-  if (params.length === 0) {
+  const expressions = compartmentExpressions(resource.resourceType);
+  if (expressions.length === 0) {
     return [];
   }
-  const searchParams = searchParametersOf(resource.resourceType);
   const ids = new Set<string>();
-  const typed = [toTypedValue(resource)];
-  for (const code of params) {
-    const expression = searchParams[code]?.expression;
-    if (!expression) {
-      continue;
-    }
-    for (const value of evalFhirPathTyped(expression, typed)) {
+  const typed = [toTypedValue(resource) as Typed];
+  for (const expression of expressions) {
+    for (const value of expression.eval({ variables: {} }, typed)) {
       const id = patientIdOf(value.value as Reference | string | undefined, baseUrl);
       if (id) {
         ids.add(id);

@@ -31,26 +31,22 @@ export function intParam(req: Pick<FhirRequest, 'params'>, name: string): number
 }
 
 /**
- * A FHIR date/dateTime/instant parameter as the range [start, end] of instants it covers
- * (a date of day precision covers the whole day, in UTC when no offset is given).
+ * The range [start, end] of instants a FHIR date, dateTime or instant covers, by its
+ * precision (2021 is the whole year, 2021-03-04 the whole day, in UTC when no offset is
+ * given), or undefined when the text is not one. Search indexes and search values use it too.
  */
-export function parseInstantRange(value: string, name: string): { start: string; end: string } {
-  const match =
-    /^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})?)?)?)?$/.exec(value);
-  if (!match) {
-    throw errors.badRequest(`${name} must be a FHIR date or instant, got "${value}"`, name);
-  }
+export function instantRange(text: string): [Date, Date] | undefined {
+  const match = /^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?)?)?)?$/.exec(text);
+  if (!match) return undefined;
   const [, y, mo, d, h, mi, s, frac, tz] = match;
-  const calendar = new Date(Date.UTC(Number(y), Number(mo ?? 1) - 1, Number(d ?? 1)));
-  if (calendar.getUTCMonth() !== Number(mo ?? 1) - 1 || calendar.getUTCDate() !== Number(d ?? 1) || Number(h ?? 0) > 23 || Number(mi ?? 0) > 59 || Number(s ?? 0) > 59) {
-    throw errors.badRequest(`${name} is not a valid date: "${value}"`, name);
+  const month = Number(mo ?? 1);
+  const daysInMonth = new Date(Date.UTC(Number(y), month, 0)).getUTCDate();
+  if (month < 1 || month > 12 || Number(d ?? 1) < 1 || Number(d ?? 1) > daysInMonth || Number(h ?? 0) > 23 || Number(mi ?? 0) > 59 || Number(s ?? 0) > 59) {
+    return undefined;
   }
-  const zone = tz ?? 'Z';
-  const startText = `${y}-${mo ?? '01'}-${d ?? '01'}T${h ?? '00'}:${mi ?? '00'}:${s ?? '00'}${frac ?? ''}${zone}`;
-  const start = new Date(startText);
-  if (Number.isNaN(start.getTime())) {
-    throw errors.badRequest(`${name} is not a valid date: "${value}"`, name);
-  }
+  // Milliseconds are the finest precision kept.
+  const start = new Date(`${y}-${mo ?? '01'}-${d ?? '01'}T${h ?? '00'}:${mi ?? '00'}:${s ?? '00'}${frac ? frac.slice(0, 4) : ''}${tz ?? 'Z'}`);
+  if (Number.isNaN(start.getTime())) return undefined;
   const end = new Date(start);
   if (!mo) end.setUTCFullYear(end.getUTCFullYear() + 1);
   else if (!d) end.setUTCMonth(end.getUTCMonth() + 1);
@@ -59,5 +55,14 @@ export function parseInstantRange(value: string, name: string): { start: string;
   else if (!frac) end.setUTCSeconds(end.getUTCSeconds() + 1);
   else end.setUTCMilliseconds(end.getUTCMilliseconds() + 1);
   end.setUTCMilliseconds(end.getUTCMilliseconds() - 1);
-  return { start: start.toISOString(), end: end.toISOString() };
+  return [start, end];
+}
+
+/** A date/dateTime/instant request parameter as the ISO instants it covers; 400 when it is not one. */
+export function parseInstantRange(value: string, name: string): { start: string; end: string } {
+  const range = instantRange(value);
+  if (!range) {
+    throw errors.badRequest(`${name} must be a valid FHIR date or instant, got "${value}"`, name);
+  }
+  return { start: range[0].toISOString(), end: range[1].toISOString() };
 }

@@ -10,6 +10,7 @@ import { errors } from '../fhir/outcome';
 import { ridOf } from '../store/rid';
 import { sql, type Sql } from '../store/sql';
 import type { AnyFilter, Filter, HasFilter } from './parse';
+import { referenceTarget } from '../fhir/references';
 import { paramKey, type ParamInfo, type ParamKind } from './registry';
 import { escapeLike, normalizeText } from './text';
 import {
@@ -54,10 +55,12 @@ export function dateCondition(lo: Sql, hi: Sql, q: DateValue): Sql {
       return sql`${hi} > ${q.hi}::timestamptz`;
     case 'lt':
       return sql`${lo} < ${q.lo}::timestamptz`;
+    // ge and le: gt (lt) or eq. The leading bound is implied by both branches; it is there so
+    // that one range scan of the (p, hi) or (p, lo, hi) index finds every candidate.
     case 'ge':
-      return sql`(${hi} > ${q.hi}::timestamptz OR (${lo} >= ${q.lo}::timestamptz AND ${hi} <= ${q.hi}::timestamptz))`;
+      return sql`(${hi} >= ${q.lo}::timestamptz AND (${hi} > ${q.hi}::timestamptz OR (${lo} >= ${q.lo}::timestamptz AND ${hi} <= ${q.hi}::timestamptz)))`;
     case 'le':
-      return sql`(${lo} < ${q.lo}::timestamptz OR (${lo} >= ${q.lo}::timestamptz AND ${hi} <= ${q.hi}::timestamptz))`;
+      return sql`(${lo} <= ${q.hi}::timestamptz AND (${lo} < ${q.lo}::timestamptz OR (${lo} >= ${q.lo}::timestamptz AND ${hi} <= ${q.hi}::timestamptz)))`;
     case 'sa':
       return sql`${lo} > ${q.hi}::timestamptz`;
     case 'eb':
@@ -115,8 +118,9 @@ function stringCondition(filter: Filter, value: string): Sql {
 function quantityCondition(value: string, filterName: string): Sql {
   const q = parseQuantityValue(value, filterName);
   const parts = [numberCondition(sql`value`, q)];
+  // With a system the code is a coded unit (UCUM mg); without one it may also be the unit as written.
   if (q.system) parts.push(sql`system = ${q.system}`);
-  if (q.code) parts.push(sql`(code = ${q.code} OR unit = ${q.code})`);
+  if (q.code) parts.push(q.system ? sql`code = ${q.code}` : sql`(code = ${q.code} OR unit = ${q.code})`);
   return sql.and(parts);
 }
 
@@ -132,21 +136,19 @@ function uriCondition(filter: Filter, value: string): Sql {
   return sql`value = ${value}`;
 }
 
-const LOCAL = /^([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[^/]+)?$/;
 const ID = /^[A-Za-z0-9\-.]{1,64}$/;
 
 function referenceCondition(ctx: RequestContext, filter: Filter, value: string): Sql {
   const param = filter.params[0];
   const typeModifier = filter.modifier && filter.modifier !== 'identifier' ? filter.modifier : undefined;
-  const local = value.startsWith(ctx.baseUrl + '/') ? value.slice(ctx.baseUrl.length + 1) : value;
-  const match = LOCAL.exec(local);
-  if (match) {
-    if (typeModifier && match[1] !== typeModifier) throw errors.badRequest(`${value} is not a ${typeModifier}`, name(filter));
-    return sql`target_rid = ${ridOf(match[1], match[2])}::uuid`;
+  const target = referenceTarget(value, ctx.baseUrl);
+  if (target?.local && target.id) {
+    if (typeModifier && target.type !== typeModifier) throw errors.badRequest(`${value} is not a ${typeModifier}`, name(filter));
+    return sql`target_rid = ${ridOf(target.type, target.id)}::uuid`;
   }
-  if (ID.test(local)) {
+  if (ID.test(value)) {
     const types = typeModifier ? [typeModifier] : param.targets;
-    return sql`target_rid = ANY(${types.map((t) => ridOf(t, local))}::uuid[])`;
+    return sql`target_rid = ANY(${types.map((t) => ridOf(t, value))}::uuid[])`;
   }
   return sql`url = ${value.split('|')[0]}`;
 }
@@ -162,9 +164,9 @@ function compositeCondition(filter: Filter, value: string): Sql {
   const conditions: Sql[] = [];
   const [first, second, third] = parts;
   if (shape === 'reference+token') {
-    const ref = LOCAL.exec(first);
-    if (!ref) throw errors.badRequest(`The first component of ${param.code} must be a Type/id reference`, name(filter));
-    conditions.push(sql`ref_rid = ${ridOf(ref[1], ref[2])}::uuid`);
+    const ref = referenceTarget(first);
+    if (!ref?.id) throw errors.badRequest(`The first component of ${param.code} must be a Type/id reference`, name(filter));
+    conditions.push(sql`ref_rid = ${ridOf(ref.type, ref.id)}::uuid`);
     conditions.push(tokenCondition(sql`t1_system`, sql`t1_code`, parseTokenValue(second)));
     return sql.and(conditions);
   }
@@ -220,6 +222,17 @@ function valueCondition(ctx: RequestContext, filter: Filter, value: string): Sql
   }
 }
 
+/** Token rows whose system|code is one of the expanded codes (see valuesets.ts). */
+function valueSetCondition(filter: Filter): Sql {
+  if (!filter.codes) {
+    throw errors.badRequest(`${name(filter)} needs a value set expansion, which is not available here`, name(filter));
+  }
+  if (filter.codes.length === 0) return sql`FALSE`;
+  const systems = filter.codes.map((c) => c.system);
+  const codes = filter.codes.map((c) => c.code);
+  return sql`(system, code) IN (SELECT s, c FROM unnest(${systems}::text[], ${codes}::text[]) AS v(s, c))`;
+}
+
 function rowParamCondition(filter: Filter): Sql {
   const code = filter.params[0].code;
   if (filter.modifier === 'missing') {
@@ -242,12 +255,12 @@ function paramCondition(ctx: RequestContext, filter: Filter): Sql {
     return rowParamCondition(filter);
   }
   if (filter.chain) {
-    return sql.or(
-      filter.chain.map(({ targetType, filter: inner }) => {
-        const targets = visibleOfType(ctx, targetType, filterCondition(ctx, inner));
-        return sql`r.rid IN (SELECT rid FROM sp_reference WHERE p = ANY(${keysOf(params)}::int4[]) AND target_rid IN (${targets}))`;
-      })
+    // One semi-join over the matching targets of every type, so the reference index is probed once.
+    const targets = sql.join(
+      filter.chain.map(({ targetType, filter: inner }) => visibleOfType(ctx, targetType, filterCondition(ctx, inner))),
+      ' UNION ALL '
     );
+    return sql`r.rid IN (SELECT rid FROM sp_reference WHERE p = ANY(${keysOf(params)}::int4[]) AND target_rid IN (${targets}))`;
   }
   let table = TABLE[kind];
   let keys = keysOf(params);
@@ -256,7 +269,9 @@ function paramCondition(ctx: RequestContext, filter: Filter): Sql {
     return filter.values[0] === 'true' ? sql`NOT ${present}` : present;
   }
   let conditions: Sql[];
-  if (filter.modifier === 'identifier' || filter.modifier === 'of-type') {
+  if (filter.modifier === 'in' || filter.modifier === 'not-in') {
+    conditions = [valueSetCondition(filter)];
+  } else if (filter.modifier === 'identifier' || filter.modifier === 'of-type') {
     // Stored as tokens under a derived key (see extract.ts).
     table = 'sp_token';
     keys = params.map((p) => paramKey(p.resourceType, `${p.code}:${filter.modifier}`));
@@ -270,7 +285,7 @@ function paramCondition(ctx: RequestContext, filter: Filter): Sql {
     conditions = filter.values.map((v) => valueCondition(ctx, filter, v));
   }
   const matching = sql`r.rid IN (SELECT rid FROM ${sql.raw(table)} WHERE p = ANY(${keys}::int4[]) AND ${sql.or(conditions)})`;
-  return filter.modifier === 'not' ? sql`NOT ${matching}` : matching;
+  return filter.modifier === 'not' || filter.modifier === 'not-in' ? sql`NOT ${matching}` : matching;
 }
 
 function hasCondition(ctx: RequestContext, filter: HasFilter): Sql {

@@ -14,7 +14,8 @@ import { filterCondition } from './conditions';
 import { loadIncludes } from './includes';
 import { parseSearch, type SearchQuery } from './parse';
 import { countMatches, pageTokens, runPage, whereClause } from './query';
-import { paramsOf } from './registry';
+import { paramsOf, referencesTo } from './registry';
+import { expandValueSets } from './valuesets';
 
 const SYSTEM_PARAMS = ['_id', '_lastUpdated', '_tag', '_profile', '_security', '_source'];
 
@@ -97,6 +98,7 @@ export class SqlSearchEngine implements SearchEngine {
   async search(ctx: RequestContext, request: SearchRequest): Promise<Bundle> {
     const { types, extra, params } = scope(request);
     const query = this.parse(ctx, types, params);
+    await expandValueSets(ctx, query.filters);
     const where = whereClause(ctx, query, extra);
     const bundle: Bundle = { resourceType: 'Bundle', type: 'searchset' };
 
@@ -137,6 +139,7 @@ export class SqlSearchEngine implements SearchEngine {
     if (query.filters.length === 0) {
       throw errors.badRequest('The conditional criteria contain no search parameter');
     }
+    await expandValueSets(ctx, query.filters);
     const page = await runPage(ctx, { ...query, sort: [], pageToken: undefined }, whereClause(ctx, query), limit);
     return page.rows.map((r) => r.resource);
   }
@@ -172,21 +175,7 @@ export class SqlSearchEngine implements SearchEngine {
   }
 }
 
-let revIncludeCache: Map<string, string[]> | undefined;
-
 function revIncludesOf(resourceType: string): string[] {
-  if (!revIncludeCache) {
-    revIncludeCache = new Map();
-    for (const source of getResourceTypeList()) {
-      for (const p of paramsOf(source).values()) {
-        if (p.kind !== 'reference') continue;
-        for (const target of p.targets) {
-          const list = revIncludeCache.get(target) ?? [];
-          list.push(`${source}:${p.code}`);
-          revIncludeCache.set(target, list);
-        }
-      }
-    }
-  }
-  return revIncludeCache.get(resourceType) ?? [];
+  const sources = referencesTo(resourceType).map((p) => `${p.resourceType}:${p.code}`);
+  return sources.length ? ['*', ...sources] : [];
 }

@@ -1,7 +1,7 @@
 /**
  * Patient/[id]/$everything: the patient, every resource in their compartment, and the
  * resources those reference (practitioners, organizations, medications, ...), in pages, with
- * _since, _type and _count. Access rules apply to every resource returned.
+ * start/end (care dates), _since, _type and _count. Access rules apply to every resource returned.
  */
 import type { Bundle, BundleLink } from '@medplum/fhirtypes';
 import type { FhirRequest, FhirResponse, RequestContext } from '../fhir/context';
@@ -10,11 +10,12 @@ import { errors } from '../fhir/outcome';
 import type { Operation, OperationTarget } from '../fhir/operations/registry';
 import { intParam, paramValue, parseInstantRange } from '../fhir/params';
 import { ridOf } from '../store/rid';
-import { sql } from '../store/sql';
+import { sql, type Sql } from '../store/sql';
 import { entryOf } from './engine';
 import { loadIncludes } from './includes';
 import type { SearchQuery } from './parse';
 import { pageTokens, runPage, whereClause } from './query';
+import { paramsOf } from './registry';
 
 /**
  * The patient's record: every type of their compartment except AuditEvent, which is the log
@@ -22,6 +23,21 @@ import { pageTokens, runPage, whereClause } from './query';
  */
 function recordTypes(): string[] {
   return ['Patient', ...getResourceTypeList().filter((t) => t !== 'AuditEvent' && patientCompartmentParams(t).length > 0)];
+}
+
+/**
+ * start/end: care dates. A resource is in range when its type's `date` parameter (the clinical
+ * date: Observation.effective, Encounter.period, ...) overlaps [start, end]; resources without
+ * such a date (the Patient, Medications, most Conditions) cannot be placed and are kept.
+ */
+function careDateCondition(types: string[], start: string | undefined, end: string | undefined): Sql | undefined {
+  if (start === undefined && end === undefined) return undefined;
+  const keys = types.map((t) => paramsOf(t).get('date')).filter((p) => p?.kind === 'date').map((p) => p!.key);
+  const bounds: Sql[] = [];
+  if (start !== undefined) bounds.push(sql`hi >= ${parseInstantRange(start, 'start').start}::timestamptz`);
+  if (end !== undefined) bounds.push(sql`lo <= ${parseInstantRange(end, 'end').end}::timestamptz`);
+  return sql`(NOT EXISTS (SELECT 1 FROM sp_date WHERE rid = r.rid AND p = ANY(${keys}::int4[]))
+              OR EXISTS (SELECT 1 FROM sp_date WHERE rid = r.rid AND p = ANY(${keys}::int4[]) AND ${sql.and(bounds)}))`;
 }
 
 async function everything(ctx: RequestContext, req: FhirRequest, target: OperationTarget): Promise<FhirResponse> {
@@ -47,6 +63,8 @@ async function everything(ctx: RequestContext, req: FhirRequest, target: Operati
   };
   const extra = [sql`(r.compartments @> ARRAY[${id}]::text[] OR r.rid = ${ridOf('Patient', id)}::uuid)`];
   if (since) extra.push(sql`r.last_updated >= ${parseInstantRange(since, '_since').start}::timestamptz`);
+  const careDates = careDateCondition(types, paramValue(req, 'start'), paramValue(req, 'end'));
+  if (careDates) extra.push(careDates);
   const page = await runPage(ctx, query, whereClause(ctx, query, extra));
   const included = await loadIncludes(ctx, query, page.rows, ctx.config.maxPageSize);
   const tokens = pageTokens(page);

@@ -5,12 +5,13 @@
  */
 import { toTypedValue } from '@medplum/core';
 import type { Resource } from '@medplum/fhirtypes';
-import { ridOf } from '../store/rid';
-import { indexedParamsOf, paramKey, type CompiledExpression, type ParamInfo } from './registry';
+import type { CompiledExpression, Typed } from '../fhir/fhirpath';
+import { instantRange } from '../fhir/params';
+import { referenceValue, type ReferenceValue } from '../fhir/references';
+import { indexedParamsOf, paramKey, type ParamInfo } from './registry';
 import { normalizeText } from './text';
 
 type Json = Record<string, any>;
-type Typed = { type: string; value: any };
 
 export interface IndexRows {
   token: [string, number, string | null, string | null, string | null][];
@@ -105,42 +106,19 @@ function strings(v: Typed): string[] {
   }
 }
 
-/** The [lo, hi] range of instants a date, dateTime, instant or Period covers. */
-export function dateRange(text: string): [Date, Date] | undefined {
-  const match = /^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?)?)?)?$/.exec(text);
-  if (!match) return undefined;
-  const [, y, mo, d, h, mi, s, frac, tz] = match;
-  const month = Number(mo ?? 1);
-  const daysInMonth = new Date(Date.UTC(Number(y), month, 0)).getUTCDate();
-  if (month < 1 || month > 12 || Number(d ?? 1) < 1 || Number(d ?? 1) > daysInMonth || Number(h ?? 0) > 23 || Number(mi ?? 0) > 59 || Number(s ?? 0) > 60) {
-    return undefined;
-  }
-  const start = new Date(`${y}-${mo ?? '01'}-${d ?? '01'}T${h ?? '00'}:${mi ?? '00'}:${s ?? '00'}${frac ? frac.slice(0, 4) : ''}${tz ?? 'Z'}`);
-  if (Number.isNaN(start.getTime())) return undefined;
-  const end = new Date(start);
-  if (!mo) end.setUTCFullYear(end.getUTCFullYear() + 1);
-  else if (!d) end.setUTCMonth(end.getUTCMonth() + 1);
-  else if (!h) end.setUTCDate(end.getUTCDate() + 1);
-  else if (!s) end.setUTCMinutes(end.getUTCMinutes() + 1);
-  else if (!frac) end.setUTCSeconds(end.getUTCSeconds() + 1);
-  else end.setUTCMilliseconds(end.getUTCMilliseconds() + 1);
-  end.setUTCMilliseconds(end.getUTCMilliseconds() - 1);
-  return [start, end];
-}
-
 const NEG_INFINITY = '-infinity';
 const POS_INFINITY = 'infinity';
 
 function dates(v: Typed): [string, string][] {
   const value = v.value;
   if (typeof value === 'string') {
-    const range = dateRange(value);
+    const range = instantRange(value);
     return range ? [[range[0].toISOString(), range[1].toISOString()]] : [];
   }
   if (!value || typeof value !== 'object') return [];
   if (v.type === 'Period' || ('start' in value || 'end' in value) && v.type !== 'Timing') {
-    const lo = value.start ? dateRange(value.start)?.[0].toISOString() : NEG_INFINITY;
-    const hi = value.end ? dateRange(value.end)?.[1].toISOString() : POS_INFINITY;
+    const lo = value.start ? instantRange(value.start)?.[0].toISOString() : NEG_INFINITY;
+    const hi = value.end ? instantRange(value.end)?.[1].toISOString() : POS_INFINITY;
     return lo && hi ? [[lo, hi]] : [];
   }
   if (v.type === 'Timing') {
@@ -170,34 +148,14 @@ function quantities(v: Typed): [number, string | null, string | null, string | n
   return typeof q === 'number' ? [[q, null, null, null]] : [];
 }
 
-export interface ReferenceValue {
-  targetRid: string | null;
-  targetType: string | null;
-  targetId: string | null;
-  url: string | null;
-}
-
-const LOCAL_REFERENCE = /^([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[^/]+)?$/;
-
-/** A reference string as index columns: a local Type/id (also as an absolute URL on this server) or a URL. */
-export function parseReference(reference: string, baseUrl: string): ReferenceValue | undefined {
-  if (reference.startsWith('#')) return undefined;
-  const local = reference.startsWith(baseUrl + '/') ? reference.slice(baseUrl.length + 1) : reference;
-  const match = LOCAL_REFERENCE.exec(local);
-  if (match) {
-    return { targetRid: ridOf(match[1], match[2]), targetType: match[1], targetId: match[2], url: null };
-  }
-  return { targetRid: null, targetType: null, targetId: null, url: clip(reference.split('|')[0]) };
-}
-
 function references(v: Typed, baseUrl: string): ReferenceValue[] {
   const value = v.value;
   if (typeof value === 'string') {
-    const parsed = parseReference(value, baseUrl);
+    const parsed = referenceValue(value, baseUrl, MAX_TEXT);
     return parsed ? [parsed] : [];
   }
   if (value?.reference) {
-    const parsed = parseReference(value.reference, baseUrl);
+    const parsed = referenceValue(value.reference, baseUrl, MAX_TEXT);
     return parsed ? [parsed] : [];
   }
   return [];

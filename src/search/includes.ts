@@ -8,7 +8,7 @@ import { issue } from '../fhir/outcome';
 import { orderResourceKeys } from '../store/repository';
 import { sql, type Sql } from '../store/sql';
 import type { IncludeRule, SearchQuery } from './parse';
-import { paramsOf } from './registry';
+import { paramsOf, referencesTo } from './registry';
 
 /** Iterations of :iterate rules, beyond which inclusion stops. */
 const MAX_ITERATIONS = 4;
@@ -70,11 +70,16 @@ export async function loadIncludes(ctx: RequestContext, query: SearchQuery, matc
   };
 
   const reverse = async (rule: IncludeRule, targets: Row[]) => {
-    if (targets.length === 0 || budget <= 0 || rule.sourceType === '*') return [];
-    const keys = referenceKeys(rule, new Set());
+    if (targets.length === 0 || budget <= 0) return [];
+    // _revinclude=*: every resource that refers to a match through any reference parameter
+    // that may point to the matches' types (so the (p, target_rid) index serves it too).
+    const anySource = rule.sourceType === '*';
+    const keys = anySource
+      ? [...new Set(targets.map((t) => t.resource.resourceType))].flatMap((t) => referencesTo(t).map((p) => p.key))
+      : referenceKeys(rule, new Set());
     const condition = sql`r.rid IN (SELECT rid FROM sp_reference
                                     WHERE p = ANY(${keys}::int4[]) AND target_rid = ANY(${targets.map((r) => r.rid)}::uuid[]))`;
-    return add(await fetchRows(ctx, condition, rule.sourceType, budget + 1));
+    return add(await fetchRows(ctx, condition, anySource ? undefined : rule.sourceType, budget + 1));
   };
 
   for (const rule of query.include) await forward(rule, matches);

@@ -4,11 +4,13 @@
  */
 import path from 'node:path';
 import type { ServerModule } from '../services';
+import { invalidateCapabilityStatement } from '../fhir/capability';
 import { getResourceTypeList } from '../fhir/definitions';
 import { SqlSearchEngine } from './engine';
 import { everythingOperation } from './everything';
 import { SearchIndexer } from './indexer';
 import { loadProfileSearchParameters, paramsOf } from './registry';
+import { checkIndexState, searchParameterChangeHook, watchStoredSearchParameters } from './stored-params';
 
 export const PROFILES_DIR = path.resolve(__dirname, '..', '..', 'profiles');
 
@@ -29,11 +31,17 @@ function assertDistinctKeys(): void {
 
 export const searchModule: ServerModule = {
   name: 'search',
-  install(services) {
+  async install(services) {
     loadProfileSearchParameters(PROFILES_DIR);
     assertDistinctKeys();
     services.search = new SqlSearchEngine(services.config.baseUrl);
     services.indexer = new SearchIndexer(services.config.baseUrl);
     services.operations.register(everythingOperation);
+    services.writeHooks.push(searchParameterChangeHook);
+    const stopWatching = await watchStoredSearchParameters(services.db, services.config.databaseUrl as string, () =>
+      invalidateCapabilityStatement(services)
+    );
+    services.onClose.push(stopWatching);
+    await checkIndexState(services.db);
   },
 };

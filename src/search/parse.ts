@@ -18,6 +18,8 @@ export interface Filter {
   values: string[];
   /** A chained search: the filter applies to the referenced resources of these types. */
   chain?: { targetType: string; filter: Filter | HasFilter }[];
+  /** :in and :not-in: the codes of the value sets named by the values, once expanded (valuesets.ts). */
+  codes?: { system: string; code: string }[];
 }
 
 /** _has:Type:reference:...: resources referenced by Type resources that match the inner filter. */
@@ -61,7 +63,7 @@ const UNSUPPORTED = new Set(['_text', '_content', '_list', '_query', '_filter', 
 
 const MODIFIERS: Record<string, Set<string>> = {
   string: new Set(['exact', 'contains', 'missing']),
-  token: new Set(['text', 'not', 'of-type', 'missing']),
+  token: new Set(['text', 'not', 'of-type', 'in', 'not-in', 'missing']),
   reference: new Set(['identifier', 'missing']),
   date: new Set(['missing']),
   number: new Set(['missing']),
@@ -250,7 +252,8 @@ export function parseSearch(
           break;
         }
         case '_sort':
-          query.sort = parseSort(resourceTypes, value);
+          // A repeated _sort adds keys after the earlier ones.
+          query.sort.push(...parseSort(resourceTypes, value));
           break;
         case '_total':
           if (!['none', 'estimate', 'accurate'].includes(value)) throw errors.badRequest(`_total must be none, estimate or accurate`, '_total');

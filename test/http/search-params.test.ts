@@ -53,8 +53,9 @@ beforeAll(async () => {
     birthDate: '1980-05',
     active: false,
     address: [{ city: 'Shanghai' }],
+    meta: { security: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-Confidentiality', code: 'R' }] },
   });
-  await create('smith', { resourceType: 'Patient', name: [{ family: 'Smithson', given: ['John'] }], gender: 'male', birthDate: '2001-02-03T10:00:00+08:00'.slice(0, 10) });
+  await create('smith', { resourceType: 'Patient', name: [{ family: 'Smithson', given: ['John'] }], gender: 'male', birthDate: '2001-02-03T10:00:00+08:00'.slice(0, 10), meta: { source: 'http://his.example.org/adt' } });
   await create('bp', {
     resourceType: 'Observation',
     status: 'final',
@@ -85,6 +86,8 @@ beforeAll(async () => {
     valueString: 'stable',
   });
   await create('risk', { resourceType: 'RiskAssessment', status: 'final', subject: { reference: `Patient/${ids.wang}` }, prediction: [{ probabilityDecimal: 0.25 }] });
+  await create('onset', { resourceType: 'Condition', subject: { reference: `Patient/${ids.smith}` }, onsetString: 'childhood' });
+  await create('onsetDate', { resourceType: 'Condition', subject: { reference: `Patient/${ids.smith}` }, onsetDateTime: '2010-06-01' });
   await create('vs', { resourceType: 'ValueSet', status: 'active', url: 'http://example.org/fhir/ValueSet/colours' });
   await create('vs2', { resourceType: 'ValueSet', status: 'active', url: 'http://example.org/fhir/ValueSet/colours/warm' });
 });
@@ -132,8 +135,14 @@ describe('token', () => {
     expect(await search('Patient?identifier:of-type=http://terminology.hl7.org/CodeSystem/v2-0203|MR|MRN-7')).toEqual(['wang']);
     expect(await search('Patient?identifier:of-type=http://terminology.hl7.org/CodeSystem/v2-0203|MR|other')).toEqual([]);
   });
-  test('_tag, _profile, _security and _id', async () => {
+  test('_tag, _profile, _security, _source and _id', async () => {
     expect(await search('Patient?_tag=urn:tags|vip')).toEqual(['wang']);
+    expect(await search('Patient?_tag:not=urn:tags|vip')).toEqual(['smith', 'zoe']);
+    expect(await search('Patient?_security=http://terminology.hl7.org/CodeSystem/v3-Confidentiality|R')).toEqual(['zoe']);
+    expect(await search('Patient?_security=R&_tag=urn:tags|vip')).toEqual([]);
+    expect(await search('Patient?_source=http://his.example.org/adt')).toEqual(['smith']);
+    expect(await search('Patient?_source:below=http://his.example.org')).toEqual(['smith']);
+    expect(await search('Patient?_profile:missing=true')).toEqual(['smith', 'zoe']);
     expect(await search('Patient?_profile=http://fhir-server.dev/cn/StructureDefinition/cn-patient')).toEqual(['wang']);
     expect(await search(`Patient?_id=${ids.zoe},${ids.smith}`)).toEqual(['smith', 'zoe']);
     expect(await search(`Patient?_id:not=${ids.zoe}`)).toEqual(['smith', 'wang']);
@@ -208,6 +217,14 @@ describe('reference', () => {
     expect(await search(`Observation?patient=${ids.wang},${ids.smith}`)).toEqual(['bp', 'note']);
     expect(await search('Observation?performer:identifier=urn:oid:2.16.156.10011.1.4|DOC-1')).toEqual(['note']);
   });
+  test('absolute references to this server count as local for every parameter, compartments too', async () => {
+    // glucose.subject is an absolute URL: `patient` (Observation.subject.where(resolve() is Patient)) must see it.
+    expect(await search(`Observation?patient=${ids.zoe}`)).toEqual(['glucose']);
+    expect(await search(`Observation?patient=Patient/${ids.zoe}`)).toEqual(['glucose']);
+    expect(await search(`Patient/${ids.zoe}/Observation`)).toEqual(['glucose']);
+    const rows = await server.pool.query('SELECT compartments FROM resource WHERE id = $1', [ids.glucose]);
+    expect(rows.rows[0].compartments).toEqual([ids.zoe]);
+  });
   test('chained: one level, typed, and two levels', async () => {
     expect(await search('Observation?subject:Patient.name=王')).toEqual(['bp']);
     expect(await search('Observation?subject.gender=male')).toEqual(['note']);
@@ -218,6 +235,14 @@ describe('reference', () => {
     expect(await search('Patient?_has:Observation:patient:code=85354-9')).toEqual(['wang']);
     expect(await search('Patient?_has:Observation:subject:status=preliminary')).toEqual(['smith']);
     expect(await search('Organization?_has:Patient:organization:_has:Observation:patient:code=85354-9')).toEqual(['org']);
+  });
+});
+
+describe('choice elements', () => {
+  test('as(type) keeps only values of that type', async () => {
+    expect(await search('Condition?onset-info=child')).toEqual(['onset']);
+    expect(await search('Condition?onset-info=2010')).toEqual([]);
+    expect(await search('Condition?onset-date=2010')).toEqual(['onsetDate']);
   });
 });
 

@@ -42,6 +42,8 @@ describe('sort and paging', () => {
     expect(names((await client.get('Patient?_sort=-family')).body)).toEqual(['Golf', 'Foxtrot', 'Echo', 'Delta', 'Charlie', 'Bravo', 'Alpha']);
     expect(names((await client.get('Patient?_sort=gender,-birthdate')).body)).toEqual(['Golf', 'Bravo', 'Echo', 'Delta', 'Foxtrot', 'Charlie', 'Alpha']);
     expect(names((await client.get('Patient?_sort=_id')).body)).toHaveLength(7);
+    // A repeated _sort adds keys after the earlier ones.
+    expect(names((await client.get('Patient?_sort=gender&_sort=-birthdate')).body)).toEqual(['Golf', 'Bravo', 'Echo', 'Delta', 'Foxtrot', 'Charlie', 'Alpha']);
   });
 
   test('next, previous and first links walk every match once, even while new data arrives', async () => {
@@ -85,6 +87,14 @@ describe('_total, _summary, _elements', () => {
     expect(count.entry).toBeUndefined();
     const summary = (await client.get('Patient?_summary=true&_count=1')).body.entry[0].resource;
     expect(summary.meta.tag[0].code).toBe('SUBSETTED');
+    const data = (await client.get('Patient?_summary=data&_count=1')).body.entry[0].resource;
+    expect(data.text).toBeUndefined();
+    expect(data.name).toBeDefined();
+    const text = (await client.get('Patient?_summary=text&_count=1')).body.entry[0].resource;
+    expect(text.name).toBeUndefined();
+    const estimate = (await client.get('Patient?gender=male&_total=estimate&_count=1')).body.total;
+    expect(estimate).toBeGreaterThanOrEqual(1);
+    expect(estimate).toBeLessThan(100);
     const elements = (await client.get('Patient?gender=male&_elements=gender&_count=1')).body.entry[0].resource;
     expect(Object.keys(elements).sort()).toEqual(['gender', 'id', 'meta', 'resourceType']);
   });
@@ -100,6 +110,12 @@ describe('_include and _revinclude', () => {
   test('revinclude, typed include, * and :iterate', async () => {
     const rev = (await client.get(`Patient?_id=${patients[0]}&_revinclude=Observation:subject&_revinclude=Encounter:subject`)).body;
     expect(rev.entry.map((e: any) => e.resource.resourceType).sort()).toEqual(['Encounter', 'Observation', 'Patient']);
+    const anyRev = (await client.get(`Patient?_id=${patients[0]}&_revinclude=*`)).body;
+    expect(anyRev.entry.map((e: any) => `${e.resource.resourceType}:${e.search.mode}`).filter((t: string) => !t.startsWith('AuditEvent')).sort()).toEqual([
+      'Encounter:include',
+      'Observation:include',
+      'Patient:match',
+    ]);
     const star = (await client.get(`Encounter?subject=${patients[1]}&_include=*`)).body;
     expect(star.entry.map((e: any) => e.resource.resourceType).sort()).toEqual(['Encounter', 'Organization', 'Patient']);
     const typed = (await client.get(`Encounter?subject=${patients[1]}&_include=Encounter:subject:Patient`)).body;
@@ -150,6 +166,16 @@ describe('Patient/$everything', () => {
     expect(page2.entry[0].resource.id).not.toBe(paged.entry[0].resource.id);
     const onlyObs = (await client.get(`Patient/${id}/$everything?_type=Observation`)).body;
     expect(onlyObs.entry.map((e: any) => e.resource.resourceType)).toEqual(['Observation']);
+    // Care dates: the encounter of 2020 is out of a 2021 range; undated resources stay.
+    await client.put(`Encounter/${(all.entry.find((e: any) => e.resource.resourceType === 'Encounter')).resource.id}`, {
+      ...all.entry.find((e: any) => e.resource.resourceType === 'Encounter').resource,
+      period: { start: '2020-03-01', end: '2020-03-02' },
+    });
+    const in2021 = (await client.get(`Patient/${id}/$everything?start=2021-01-01&end=2021-12-31`)).body;
+    expect(in2021.entry.map((e: any) => e.resource.resourceType).sort()).toEqual(['Observation', 'Organization', 'Patient']);
+    const in2020 = (await client.get(`Patient/${id}/$everything?start=2020-03&end=2020-03`)).body;
+    expect(in2020.entry.map((e: any) => e.resource.resourceType).sort()).toEqual(['Encounter', 'Observation', 'Organization', 'Patient']);
+    expect((await client.get(`Patient/${id}/$everything?start=March`)).status).toBe(400);
     const future = (await client.get(`Patient/${id}/$everything?_since=2999-01-01`)).body;
     expect(future.entry).toEqual([]);
     expect((await client.get('Patient/unknown/$everything')).status).toBe(404);

@@ -1,0 +1,109 @@
+/**
+ * Search parameter expressions (search index, patient compartments), parsed once per (type,
+ * parameter) and evaluated at every write. Two functions of @medplum/core's FHIRPath are replaced in the compiled trees
+ * because the R4 expressions depend on them and medplum's versions do not do what FHIRPath
+ * says:
+ *  - resolve() takes the text before the first "/" as the target's type, so an absolute
+ *    reference (https://host/fhir/Patient/1) never satisfies `resolve() is Patient`, which
+ *    some 28 R4 definitions (patient, subject, ...) use; here the type comes from the
+ *    reference's Type/id tail (references.ts).
+ *  - as(Type) returns its input unfiltered, so Condition.onset.as(string) would index an
+ *    onsetDateTime as text; here it keeps only values of that type.
+ */
+import { FunctionAtom, fhirPathIs, getExpressionsForResourceType, parseFhirPath } from '@medplum/core';
+import type { Reference } from '@medplum/fhirtypes';
+import { referenceTarget } from './references';
+
+export interface Typed {
+  type: string;
+  value: any;
+}
+
+export interface CompiledExpression {
+  eval(context: unknown, input: Typed[]): Typed[];
+}
+
+interface AtomLike {
+  eval(context: unknown, input: Typed[]): Typed[];
+}
+
+function resolveReferences(input: Typed[]): Typed[] {
+  const result: Typed[] = [];
+  for (const { value } of input) {
+    if (value && typeof value === 'object' && (value as Reference).resource) {
+      const contained = (value as Reference).resource as { resourceType: string };
+      result.push({ type: contained.resourceType, value: contained });
+      continue;
+    }
+    const reference = typeof value === 'string' ? value : (value as Reference | undefined)?.reference;
+    const target = reference ? referenceTarget(reference) : undefined;
+    const type = target?.type ?? (typeof value === 'object' ? (value as Reference | undefined)?.type : undefined);
+    if (type) {
+      result.push({ type, value: { resourceType: type, id: target?.id } });
+    }
+  }
+  return result;
+}
+
+function typeName(atom: unknown): string | undefined {
+  const symbol = atom as { name?: string; left?: { name?: string }; right?: { name?: string } };
+  if (symbol.name) return symbol.name;
+  // FHIR.string, System.String
+  return symbol.right?.name;
+}
+
+/** Replaces resolve() and as() in a parsed tree, in place. */
+function patch(atom: unknown, seen = new Set<unknown>()): void {
+  if (!atom || typeof atom !== 'object' || seen.has(atom)) return;
+  seen.add(atom);
+  if (atom instanceof FunctionAtom) {
+    if (atom.name === 'resolve') {
+      Object.defineProperty(atom, 'eval', { value: (_context: unknown, input: Typed[]) => resolveReferences(input) });
+    } else if (atom.name === 'as' && atom.args.length === 1) {
+      const name = typeName(atom.args[0]);
+      if (name) {
+        Object.defineProperty(atom, 'eval', {
+          value: (_context: unknown, input: Typed[]) => input.filter((v) => fhirPathIs(v as never, name)),
+        });
+      }
+    }
+  }
+  for (const child of Object.values(atom)) {
+    if (Array.isArray(child)) child.forEach((c) => patch(c, seen));
+    else patch(child, seen);
+  }
+}
+
+/** A union of expression parts, evaluated as one, with duplicates (by identity) removed. */
+function union(parts: AtomLike[]): CompiledExpression {
+  if (parts.length === 1) return parts[0];
+  return {
+    eval(context, input) {
+      const values: Typed[] = [];
+      const seen = new Set<unknown>();
+      for (const part of parts) {
+        for (const v of part.eval(context, input)) {
+          if (!seen.has(v.value)) {
+            seen.add(v.value);
+            values.push(v);
+          }
+        }
+      }
+      return values;
+    },
+  };
+}
+
+/** The parts of a (possibly multi-type) search parameter expression that apply to resourceType. */
+export function compileForType(resourceType: string, expression: string): CompiledExpression {
+  const parts = getExpressionsForResourceType(resourceType, expression) as unknown as AtomLike[];
+  parts.forEach((p) => patch(p));
+  return union(parts.length ? parts : [compile(expression)]);
+}
+
+/** A relative expression (composite components). */
+export function compile(expression: string): CompiledExpression {
+  const atom = parseFhirPath(expression) as unknown as AtomLike;
+  patch(atom);
+  return atom;
+}
