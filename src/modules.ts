@@ -7,6 +7,7 @@ import { auditModule } from './audit';
 import { keysModule } from './keys';
 import { searchModule } from './search';
 import { retentionModule } from './retention';
+import { terminologyModule } from './terminology';
 import type { ServerModule } from './services';
 
-export const MODULES: ServerModule[] = [keysModule, searchModule, auditModule, retentionModule];
+export const MODULES: ServerModule[] = [keysModule, searchModule, terminologyModule, auditModule, retentionModule];
