@@ -25,14 +25,44 @@ function unavailable(reason: string): CompiledFilter {
 }
 
 /**
+ * Whether a repeated group (followed by *, + or {n,}) contains a quantifier or an alternation
+ * anywhere inside it: the shapes ((a+)+, (a|aa)*) whose backtracking grows exponentially.
+ */
+function repeatsAmbiguousGroup(pattern: string): boolean {
+  const stack: { risky: boolean }[] = [{ risky: false }];
+  for (let i = 0; i < pattern.length; i++) {
+    const ch = pattern[i];
+    if (ch === '\\') {
+      i++;
+    } else if (ch === '[') {
+      for (i++; i < pattern.length && pattern[i] !== ']'; i++) if (pattern[i] === '\\') i++;
+    } else if (ch === '(') {
+      stack.push({ risky: false });
+      // Skip a group's kind marker (?: ?= ?! ?<= ?<! ?<name>), which is no quantifier.
+      const kind = /^\?(?::|=|!|<=|<!|<[A-Za-z_]\w*>)/.exec(pattern.slice(i + 1));
+      if (kind) i += kind[0].length;
+    } else if (ch === ')' && stack.length > 1) {
+      const group = stack.pop() as { risky: boolean };
+      const next = pattern[i + 1];
+      const repeated = next === '*' || next === '+' || (next === '{' && /^\{\d*,\d*\}/.test(pattern.slice(i + 1)));
+      if (repeated && group.risky) return true;
+      stack[stack.length - 1].risky ||= group.risky || repeated;
+    } else if (ch === '|' || ch === '*' || ch === '+' || ch === '?' || ch === '{') {
+      stack[stack.length - 1].risky = true;
+    }
+  }
+  return false;
+}
+
+/**
  * Patterns that can backtrack catastrophically (a quantified group that itself contains a
  * quantifier, or back-references) are refused: JavaScript regexes cannot be interrupted, and
  * the pattern comes from a client's ValueSet.
  */
 export function compileSafeRegex(pattern: string): RegExp | string {
   if (pattern.length > MAX_REGEX_PATTERN) return `the regex is longer than ${MAX_REGEX_PATTERN} characters`;
-  if (/\\[1-9]|\\k</.test(pattern) || /\((?:[^()\\]|\\.)*(?:[*+?}])(?:[^()\\]|\\.)*\)\s*[*+{]/.test(pattern)) {
-    return 'the regex nests quantifiers or uses back-references, which this server does not evaluate';
+  if (/\\[1-9]|\\k</.test(pattern) || repeatsAmbiguousGroup(pattern)) {
+    return 'the regex repeats a group that itself repeats or alternates, or uses back-references, which this server does not evaluate';
   }
   try {
     return new RegExp(`^(?:${pattern})$`, 'u');

@@ -17,7 +17,7 @@ export const terminologyModule: ServerModule = {
   name: 'terminology',
   install(services) {
     const { config } = services;
-    const terminology = new Terminology(builtinCatalog(config.profilesDir), new StoredTerminology(services), config.terminologyMaxExpansion);
+    const terminology = new Terminology(() => builtinCatalog(config.profilesDir), new StoredTerminology(services), config.terminologyMaxExpansion);
     services.terminology = new TerminologyServiceImpl(terminology);
     services.writeHooks.push(generationHook);
     for (const operation of [...codeSystemOperations(terminology), ...valueSetOperations(terminology), ...conceptMapOperations(terminology)]) {

@@ -44,11 +44,19 @@ export class Terminology {
   /** Built-in value sets that depend on something not built in. */
   readonly impureValueSets = new Set<string>();
 
+  private catalog?: BuiltinCatalog;
+
   constructor(
-    readonly builtin: BuiltinCatalog,
+    private readonly loadBuiltin: () => BuiltinCatalog,
     readonly stored: StoredTerminology,
     readonly maxExpansion: number
   ) {}
+
+  /** Read on first use, not at start-up: a server that never checks a code never pays for it. */
+  get builtin(): BuiltinCatalog {
+    this.catalog ??= this.loadBuiltin();
+    return this.catalog;
+  }
 
   session(): Session {
     return new Session(this);
@@ -113,12 +121,19 @@ export class Session implements LinkContext {
     return system;
   }
 
-  async codeSystem(system: string, version?: string): Promise<{ cs?: CompiledCodeSystem; missing?: string; pure: boolean }> {
+  async codeSystem(
+    system: string,
+    version?: string,
+    options: { builtinOnly?: boolean } = {}
+  ): Promise<{ cs?: CompiledCodeSystem; missing?: string; pure: boolean }> {
     const { builtin } = this.t;
     const url = builtin.has('CodeSystem', system) ? system : (builtin.alias(system) ?? system);
     const own = builtin.find<CodeSystem>('CodeSystem', url, version);
     if (own && own.content !== 'not-present') {
       return { cs: this.t.compileCodeSystem(own, true), pure: true };
+    }
+    if (options.builtinOnly) {
+      return { cs: own && this.t.compileCodeSystem(own, true), missing: `the code system ${system} is not loaded on this server`, pure: true };
     }
     const gen = await this.generation();
     let stored = await gen.byUrl<CodeSystem>('CodeSystem', url, version);

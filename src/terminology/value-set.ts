@@ -48,7 +48,12 @@ export interface Rule {
 
 /** How linking finds what a compose refers to. `pure` means: only immutable built-in content was used. */
 export interface LinkContext {
-  codeSystem(system: string, version?: string): Promise<{ cs?: CompiledCodeSystem; missing?: string; pure: boolean }>;
+  /** builtinOnly: do not consult stored code systems (see linkRule). */
+  codeSystem(
+    system: string,
+    version?: string,
+    options?: { builtinOnly?: boolean }
+  ): Promise<{ cs?: CompiledCodeSystem; missing?: string; pure: boolean }>;
   valueSet(url: string, stack: readonly string[]): Promise<{ vs?: LinkedValueSet; missing?: string; pure: boolean }>;
 }
 
@@ -169,11 +174,14 @@ export function lookupRule(rule: Rule, system: string, code: string): Membership
   return out;
 }
 
-async function linkRule(include: ValueSetComposeInclude, activeOnly: boolean, ctx: LinkContext, stack: readonly string[]) {
+async function linkRule(include: ValueSetComposeInclude, activeOnly: boolean, ctx: LinkContext, stack: readonly string[], builtin: boolean) {
   const rule: Rule = { filters: [], valueSets: [], unresolved: [], activeOnly, version: include.version };
   let pure = true;
   if (include.system) {
-    const found = await ctx.codeSystem(include.system, include.version);
+    // A built-in value set that enumerates codes of a system that is not built in (languages:
+    // BCP-47) is decided by its own list, so that checking it never needs the database.
+    const enumerated = Boolean(include.concept?.length);
+    const found = await ctx.codeSystem(include.system, include.version, { builtinOnly: builtin && enumerated });
     pure &&= found.pure;
     rule.cs = found.cs;
     rule.csMissing = found.missing;
@@ -230,12 +238,12 @@ export async function linkValueSet(
   let pure = origin.pure;
   const inner = resource.url ? [...stack, resource.url] : stack;
   for (const include of compose?.include ?? []) {
-    const linked = await linkRule(include, activeOnly, ctx, inner);
+    const linked = await linkRule(include, activeOnly, ctx, inner, origin.pure);
     includes.push(linked.rule);
     pure &&= linked.pure;
   }
   for (const exclude of compose?.exclude ?? []) {
-    const linked = await linkRule(exclude, false, ctx, inner);
+    const linked = await linkRule(exclude, false, ctx, inner, origin.pure);
     excludes.push(linked.rule);
     pure &&= linked.pure;
   }
