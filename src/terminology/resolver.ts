@@ -36,9 +36,10 @@ class BoundedCache<V> {
 }
 
 export class Terminology {
-  readonly builtinCodeSystems = new WeakMap<CodeSystem, CompiledCodeSystem>();
-  readonly builtinConceptMaps = new WeakMap<ConceptMap, CompiledConceptMap>();
-  readonly storedCompiled = new BoundedCache<CompiledCodeSystem | CompiledConceptMap>(MAX_STORED_COMPILED);
+  /** Compiled built-in resources, by the resource object (which lives as long as the process). */
+  private readonly builtinCompiled = new WeakMap<CodeSystem | ConceptMap, CompiledCodeSystem | CompiledConceptMap>();
+  /** Compiled stored resources, by type, id and version id: a new version is a new key. */
+  private readonly storedCompiled = new BoundedCache<CompiledCodeSystem | CompiledConceptMap>(MAX_STORED_COMPILED);
   /** Built-in value sets linked only against built-in content, by url|version. */
   readonly pureValueSets = new Map<string, LinkedValueSet>();
   /** Built-in value sets that depend on something not built in. */
@@ -63,33 +64,22 @@ export class Terminology {
   }
 
   compileCodeSystem(resource: CodeSystem, builtin: boolean): CompiledCodeSystem {
-    if (builtin) {
-      let cs = this.builtinCodeSystems.get(resource);
-      if (!cs) this.builtinCodeSystems.set(resource, (cs = new CompiledCodeSystem(resource)));
-      return cs;
-    }
-    const key = `CodeSystem/${resource.id}/${resource.meta?.versionId}`;
-    let cs = resource.id ? (this.storedCompiled.get(key) as CompiledCodeSystem | undefined) : undefined;
-    if (!cs) {
-      cs = new CompiledCodeSystem(resource);
-      if (resource.id) this.storedCompiled.set(key, cs);
-    }
-    return cs;
+    return this.compile(resource, builtin, () => new CompiledCodeSystem(resource));
   }
 
   compileConceptMap(resource: ConceptMap, builtin: boolean): CompiledConceptMap {
-    if (builtin) {
-      let cm = this.builtinConceptMaps.get(resource);
-      if (!cm) this.builtinConceptMaps.set(resource, (cm = new CompiledConceptMap(resource)));
-      return cm;
+    return this.compile(resource, builtin, () => new CompiledConceptMap(resource));
+  }
+
+  private compile<R extends CodeSystem | ConceptMap, C extends CompiledCodeSystem | CompiledConceptMap>(resource: R, builtin: boolean, make: () => C): C {
+    const key = `${resource.resourceType}/${resource.id}/${resource.meta?.versionId}`;
+    let compiled = (builtin ? this.builtinCompiled.get(resource) : this.storedCompiled.get(key)) as C | undefined;
+    if (!compiled) {
+      compiled = make();
+      if (builtin) this.builtinCompiled.set(resource, compiled);
+      else this.storedCompiled.set(key, compiled);
     }
-    const key = `ConceptMap/${resource.id}/${resource.meta?.versionId}`;
-    let cm = resource.id ? (this.storedCompiled.get(key) as CompiledConceptMap | undefined) : undefined;
-    if (!cm) {
-      cm = new CompiledConceptMap(resource);
-      if (resource.id) this.storedCompiled.set(key, cm);
-    }
-    return cm;
+    return compiled;
   }
 }
 

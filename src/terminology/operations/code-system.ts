@@ -12,9 +12,7 @@ import { CompiledCodeSystem, type ConceptEntry } from '../code-system';
 import type { Terminology } from '../resolver';
 import { OperationParams, parameters } from './params';
 import { notDecidable } from '../errors';
-import { codeCheckParameters } from './shared';
-
-const OPERATION_BASE = 'http://hl7.org/fhir/OperationDefinition/CodeSystem-';
+import { codeCheckParameters, codeInput, terminologyOperation } from './shared';
 
 /** The code system the operation works on: the instance, a posted one, or one named by URL; 404 when unknown. */
 async function resolveCodeSystem(
@@ -72,110 +70,82 @@ function lookupProperties(cs: CompiledCodeSystem, entry: ConceptEntry, wanted: s
 }
 
 function lookupOperation(terminology: Terminology): Operation {
-  return {
-    name: 'lookup',
-    definition: OPERATION_BASE + 'lookup',
-    type: true,
-    instance: true,
-    resourceTypes: ['CodeSystem'],
-    affectsState: false,
-    async handler(ctx, _req, target, input) {
-      const params = new OperationParams(input);
-      const coding = params.coding('coding');
-      const code = params.string('code') ?? coding?.code;
-      const system = params.string('system') ?? coding?.system;
-      const version = params.string('version') ?? coding?.version;
-      if (!code) throw errors.badRequest('$lookup needs a code (code and system, or coding)', 'code');
-      const cs = await resolveCodeSystem(ctx, terminology, target, system, version);
-      const entry = requireConcept(cs, code);
-      const wanted = params.strings('property');
-      const language = params.string('displayLanguage');
-      const designations = wanted.length === 0 || wanted.includes('designation') ? (entry.designation ?? []) : [];
-      return {
-        status: 200,
-        resource: parameters(
-          { name: 'name', valueString: cs.name },
-          cs.version !== undefined && { name: 'version', valueString: cs.version },
-          { name: 'display', valueString: displayOf(entry, language) ?? entry.code },
-          ...designations.map(
-            (d): ParametersParameter => ({
-              name: 'designation',
-              part: [
-                ...(d.language ? [{ name: 'language', valueCode: d.language }] : []),
-                ...(d.use ? [{ name: 'use', valueCoding: d.use }] : []),
-                { name: 'value', valueString: d.value },
-              ],
-            })
-          ),
-          ...lookupProperties(cs, entry, wanted)
+  // R4 defines $lookup at type level only; by id it looks up in that stored code system.
+  return terminologyOperation('CodeSystem', 'lookup', async (ctx, _req, target, input) => {
+    const params = new OperationParams(input);
+    const coding = params.coding('coding');
+    const code = params.string('code') ?? coding?.code;
+    const system = params.string('system') ?? coding?.system;
+    const version = params.string('version') ?? coding?.version;
+    if (!code) throw errors.badRequest('$lookup needs a code (code and system, or coding)', 'code');
+    const cs = await resolveCodeSystem(ctx, terminology, target, system, version);
+    const entry = requireConcept(cs, code);
+    const wanted = params.strings('property');
+    const language = params.string('displayLanguage');
+    const designations = wanted.length === 0 || wanted.includes('designation') ? (entry.designation ?? []) : [];
+    return {
+      status: 200,
+      resource: parameters(
+        { name: 'name', valueString: cs.name },
+        cs.version !== undefined && { name: 'version', valueString: cs.version },
+        { name: 'display', valueString: displayOf(entry, language) ?? entry.code },
+        ...designations.map(
+          (d): ParametersParameter => ({
+            name: 'designation',
+            part: [
+              ...(d.language ? [{ name: 'language', valueCode: d.language }] : []),
+              ...(d.use ? [{ name: 'use', valueCoding: d.use }] : []),
+              { name: 'value', valueString: d.value },
+            ],
+          })
         ),
-      };
-    },
-  };
+        ...lookupProperties(cs, entry, wanted)
+      ),
+    };
+  });
 }
 
 function validateCodeOperation(terminology: Terminology): Operation {
-  return {
-    name: 'validate-code',
-    definition: OPERATION_BASE + 'validate-code',
-    type: true,
-    instance: true,
-    resourceTypes: ['CodeSystem'],
-    affectsState: false,
-    async handler(ctx, _req, target, input) {
-      const params = new OperationParams(input);
-      const coding = params.coding('coding');
-      const concept = params.codeableConcept('codeableConcept');
-      const code = params.string('code');
-      const posted = params.resource<CodeSystem>('codeSystem', 'CodeSystem');
-      const url = params.string('url') ?? coding?.system ?? concept?.coding?.find((c) => c.system)?.system;
-      const version = params.string('version');
-      if (!code && !coding && !concept) throw errors.badRequest('$validate-code needs code, coding or codeableConcept', 'code');
-      const cs = await resolveCodeSystem(ctx, terminology, target, url, version, posted);
-      const options = { abstractOk: params.boolean('abstract') ?? false, displayLanguage: params.string('displayLanguage') };
-      const check = async (c: Coding) =>
-        c.system && c.system !== cs.url && (await terminology.session().canonicalSystem(c.system)) !== cs.url
-          ? { result: false, message: `The coding's system ${c.system} is not the code system ${cs.url}` }
-          : checkInCodeSystem({ cs }, { ...c, version: c.version ?? version }, options);
-      const result = concept
-        ? await checkConcept(concept, check)
-        : await check(coding ?? { code, display: params.string('display') });
-      return { status: 200, resource: codeCheckParameters(result) };
-    },
-  };
+  return terminologyOperation('CodeSystem', 'validate-code', async (ctx, _req, target, input) => {
+    const { params, code, coding, concept, options } = codeInput(input);
+    const posted = params.resource<CodeSystem>('codeSystem', 'CodeSystem');
+    const url = params.string('url') ?? coding?.system ?? concept?.coding?.find((c) => c.system)?.system;
+    const version = params.string('version');
+    const cs = await resolveCodeSystem(ctx, terminology, target, url, version, posted);
+    const check = async (c: Coding) =>
+      c.system && c.system !== cs.url && (await terminology.session().canonicalSystem(c.system)) !== cs.url
+        ? { result: false, message: `The coding's system ${c.system} is not the code system ${cs.url}` }
+        : checkInCodeSystem({ cs }, { ...c, version: c.version ?? version }, options);
+    const result = concept
+      ? await checkConcept(concept, check)
+      : await check(coding ?? { code, display: params.string('display') });
+    return { status: 200, resource: codeCheckParameters(result) };
+  });
 }
 
 function subsumesOperation(terminology: Terminology): Operation {
-  return {
-    name: 'subsumes',
-    definition: OPERATION_BASE + 'subsumes',
-    type: true,
-    instance: true,
-    resourceTypes: ['CodeSystem'],
-    affectsState: false,
-    async handler(ctx, _req, target, input) {
-      const params = new OperationParams(input);
-      const codingA = params.coding('codingA');
-      const codingB = params.coding('codingB');
-      const codeA = params.string('codeA') ?? codingA?.code;
-      const codeB = params.string('codeB') ?? codingB?.code;
-      if (!codeA || !codeB) throw errors.badRequest('$subsumes needs two codes: codeA and codeB, or codingA and codingB', codeA ? 'codeB' : 'codeA');
-      const system = params.string('system') ?? codingA?.system ?? codingB?.system;
-      const cs = await resolveCodeSystem(ctx, terminology, target, system, params.string('version') ?? codingA?.version);
-      for (const c of [codingA, codingB]) {
-        if (c?.system && c.system !== cs.url && (await terminology.session().canonicalSystem(c.system)) !== cs.url) {
-          throw errors.badRequest(`$subsumes compares codes of one code system; ${c.system} is not ${cs.url}`);
-        }
+  return terminologyOperation('CodeSystem', 'subsumes', async (ctx, _req, target, input) => {
+    const params = new OperationParams(input);
+    const codingA = params.coding('codingA');
+    const codingB = params.coding('codingB');
+    const codeA = params.string('codeA') ?? codingA?.code;
+    const codeB = params.string('codeB') ?? codingB?.code;
+    if (!codeA || !codeB) throw errors.badRequest('$subsumes needs two codes: codeA and codeB, or codingA and codingB', codeA ? 'codeB' : 'codeA');
+    const system = params.string('system') ?? codingA?.system ?? codingB?.system;
+    const cs = await resolveCodeSystem(ctx, terminology, target, system, params.string('version') ?? codingA?.version);
+    for (const c of [codingA, codingB]) {
+      if (c?.system && c.system !== cs.url && (await terminology.session().canonicalSystem(c.system)) !== cs.url) {
+        throw errors.badRequest(`$subsumes compares codes of one code system; ${c.system} is not ${cs.url}`);
       }
-      const a = requireConcept(cs, codeA);
-      const b = requireConcept(cs, codeB);
-      if (!cs.complete && a !== b && !cs.isA(a, b) && !cs.isA(b, a)) {
-        throw notDecidable(`the hierarchy of ${cs.url} is not complete here (${cs.describeContent()})`);
-      }
-      const outcome = a === b ? 'equivalent' : cs.isA(b, a) ? 'subsumes' : cs.isA(a, b) ? 'subsumed-by' : 'not-subsumed';
-      return { status: 200, resource: parameters({ name: 'outcome', valueCode: outcome }) };
-    },
-  };
+    }
+    const a = requireConcept(cs, codeA);
+    const b = requireConcept(cs, codeB);
+    if (!cs.complete && a !== b && !cs.isA(a, b) && !cs.isA(b, a)) {
+      throw notDecidable(`the hierarchy of ${cs.url} is not complete here (${cs.describeContent()})`);
+    }
+    const outcome = a === b ? 'equivalent' : cs.isA(b, a) ? 'subsumes' : cs.isA(a, b) ? 'subsumed-by' : 'not-subsumed';
+    return { status: 200, resource: parameters({ name: 'outcome', valueCode: outcome }) };
+  });
 }
 
 export function codeSystemOperations(terminology: Terminology): Operation[] {

@@ -13,6 +13,7 @@ import { splitCanonical } from '../builtin';
 import { CompiledConceptMap, isMatch, type Dependency, type TranslateMatch } from '../concept-map';
 import type { Session, Terminology } from '../resolver';
 import { OperationParams, parameters } from './params';
+import { terminologyOperation } from './shared';
 
 /** How many other-map hops an unmapped code may follow. */
 const MAX_MAP_CHAIN = 5;
@@ -78,73 +79,62 @@ function matchPart(m: TranslateMatch): ParametersParameter {
 }
 
 function translateOperation(terminology: Terminology): Operation {
-  return {
-    name: 'translate',
-    definition: 'http://hl7.org/fhir/OperationDefinition/ConceptMap-translate',
-    type: true,
-    instance: true,
-    resourceTypes: ['ConceptMap'],
-    affectsState: false,
-    async handler(ctx, _req, target, input) {
-      const params = new OperationParams(input);
-      const concept = params.codeableConcept('codeableConcept');
-      const coding = params.coding('coding');
-      const code = params.string('code');
-      const codings: Coding[] = concept?.coding ?? (coding ? [coding] : code ? [{ system: params.string('system'), code, version: params.string('version') }] : []);
-      if (!codings.length) throw errors.badRequest('$translate needs code and system, coding or codeableConcept', 'code');
-      const incomplete = codings.find((c) => !c.system || !c.code);
-      if (incomplete) throw errors.badRequest('$translate needs the system of the code to translate', 'system');
-      const reverse = params.boolean('reverse') ?? false;
-      const session = terminology.session();
-      const systems = [...new Set(await Promise.all(codings.map((c) => session.canonicalSystem(c.system as string))))];
-      const maps = await chosenMaps(ctx, session, target, params, [...new Set([...systems, ...codings.map((c) => c.system as string)])], reverse);
-      const request = { targetSystem: params.string('targetsystem'), reverse, dependencies: dependencies(params) };
+  return terminologyOperation('ConceptMap', 'translate', async (ctx, _req, target, input) => {
+    const params = new OperationParams(input);
+    const concept = params.codeableConcept('codeableConcept');
+    const coding = params.coding('coding');
+    const code = params.string('code');
+    const codings: Coding[] = concept?.coding ?? (coding ? [coding] : code ? [{ system: params.string('system'), code, version: params.string('version') }] : []);
+    if (!codings.length) throw errors.badRequest('$translate needs code and system, coding or codeableConcept', 'code');
+    const incomplete = codings.find((c) => !c.system || !c.code);
+    if (incomplete) throw errors.badRequest('$translate needs the system of the code to translate', 'system');
+    const reverse = params.boolean('reverse') ?? false;
+    const session = terminology.session();
+    const systems = [...new Set(await Promise.all(codings.map((c) => session.canonicalSystem(c.system as string))))];
+    const maps = await chosenMaps(ctx, session, target, params, [...new Set([...systems, ...codings.map((c) => c.system as string)])], reverse);
+    const request = { targetSystem: params.string('targetsystem'), reverse, dependencies: dependencies(params) };
 
-      const matches: TranslateMatch[] = [];
-      const seen = new Set<string>();
-      const run = async (map: CompiledConceptMap, c: Coding, depth: number) => {
-        for (const system of new Set([c.system as string, await session.canonicalSystem(c.system as string)])) {
-          const { matches: found, otherMaps } = map.translate({ ...request, system, code: c.code as string });
-          for (const m of found) {
-            const key = `${m.equivalence}|${m.concept?.system}|${m.concept?.code}|${m.source}`;
-            if (!seen.has(key)) {
-              seen.add(key);
-              matches.push(m);
-            }
-          }
-          for (const url of depth < MAX_MAP_CHAIN ? otherMaps : []) {
-            const other = await session.conceptMap(url);
-            if (other) await run(other, c, depth + 1);
+    const matches: TranslateMatch[] = [];
+    const seen = new Set<string>();
+    const run = async (map: CompiledConceptMap, c: Coding, depth: number) => {
+      for (const system of new Set([c.system as string, await session.canonicalSystem(c.system as string)])) {
+        const { matches: found, otherMaps } = map.translate({ ...request, system, code: c.code as string });
+        for (const m of found) {
+          const key = `${m.equivalence}|${m.concept?.system}|${m.concept?.code}|${m.source}`;
+          if (!seen.has(key)) {
+            seen.add(key);
+            matches.push(m);
           }
         }
-      };
-      for (const map of maps) for (const c of codings) await run(map, c, 0);
+        for (const url of depth < MAX_MAP_CHAIN ? otherMaps : []) {
+          const other = await session.conceptMap(url);
+          if (other) await run(other, c, depth + 1);
+        }
+      }
+    };
+    for (const map of maps) for (const c of codings) await run(map, c, 0);
 
-      const result = matches.some(isMatch);
-      const described = codings.map((c) => `${c.system}#${c.code}`).join(', ');
-      const message = !maps.length
-        ? `No concept map on this server translates ${described}${reverse ? ' in reverse' : ''}`
-        : !result
-          ? `No mapping found for ${described} in ${maps.map((m) => m.url).join(', ')}`
-          : undefined;
-      return {
-        status: 200,
-        resource: parameters({ name: 'result', valueBoolean: result }, message !== undefined && { name: 'message', valueString: message }, ...matches.map(matchPart)),
-      };
-    },
-  };
+    const result = matches.some(isMatch);
+    const described = codings.map((c) => `${c.system}#${c.code}`).join(', ');
+    const message = !maps.length
+      ? `No concept map on this server translates ${described}${reverse ? ' in reverse' : ''}`
+      : !result
+        ? `No mapping found for ${described} in ${maps.map((m) => m.url).join(', ')}`
+        : undefined;
+    return {
+      status: 200,
+      resource: parameters({ name: 'result', valueBoolean: result }, message !== undefined && { name: 'message', valueString: message }, ...matches.map(matchPart)),
+    };
+  });
 }
 
 const ID_TYPES = new Set(['oid', 'uuid', 'uri', 'other']);
 
 function preferredIdOperation(terminology: Terminology): Operation {
-  return {
-    name: 'preferred-id',
-    definition: 'http://hl7.org/fhir/OperationDefinition/NamingSystem-preferred-id',
-    type: true,
-    resourceTypes: ['NamingSystem'],
-    affectsState: false,
-    async handler(_ctx, _req, _target, input) {
+  return terminologyOperation(
+    'NamingSystem',
+    'preferred-id',
+    async (_ctx, _req, _target, input) => {
       const params = new OperationParams(input);
       const id = params.string('id');
       const type = params.string('type');
@@ -169,7 +159,8 @@ function preferredIdOperation(terminology: Terminology): Operation {
       if (type === 'oid' && oid) return { status: 200, resource: parameters({ name: 'result', valueString: oid.slice('urn:oid:'.length) }) };
       throw errors.notFound(`No naming system on this server gives an id of type ${type} for ${id}`);
     },
-  };
+    { instance: false }
+  );
 }
 
 export function conceptMapOperations(terminology: Terminology): Operation[] {

@@ -1,9 +1,49 @@
 /**
- * Output shapes shared by the terminology operations.
+ * What the terminology operations share: how they are declared, the inputs of the two
+ * $validate-code operations, and the shape of their output.
  */
-import type { Parameters } from '@medplum/fhirtypes';
+import type { CodeableConcept, Coding, Parameters } from '@medplum/fhirtypes';
+import { errors } from '../../fhir/outcome';
+import type { Operation } from '../../fhir/operations/registry';
 import type { CodeCheck } from '../../services';
-import { parameters } from './params';
+import type { CheckOptions } from '../checks';
+import { OperationParams, parameters } from './params';
+
+/** A read-only operation (GET or POST) on one resource type, at type level and by default at instance level. */
+export function terminologyOperation(
+  resourceType: string,
+  name: string,
+  handler: Operation['handler'],
+  options: { instance?: boolean; definition?: string } = {}
+): Operation {
+  return {
+    name,
+    definition: options.definition ?? `http://hl7.org/fhir/OperationDefinition/${resourceType}-${name}`,
+    type: true,
+    instance: options.instance ?? true,
+    resourceTypes: [resourceType],
+    affectsState: false,
+    handler,
+  };
+}
+
+export interface CodeInput {
+  params: OperationParams;
+  code?: string;
+  coding?: Coding;
+  concept?: CodeableConcept;
+  options: CheckOptions;
+}
+
+/** The code-related inputs of $validate-code; 400 when there is nothing to validate. */
+export function codeInput(input: Parameters): CodeInput {
+  const params = new OperationParams(input);
+  const coding = params.coding('coding');
+  const concept = params.codeableConcept('codeableConcept');
+  const code = params.string('code');
+  if (!code && !coding && !concept) throw errors.badRequest('$validate-code needs code, coding or codeableConcept', 'code');
+  return { params, code, coding, concept, options: { abstractOk: params.boolean('abstract') ?? false, displayLanguage: params.string('displayLanguage') } };
+}
 
 /** The out parameters of $validate-code: result, message, display. */
 export function codeCheckParameters(check: CodeCheck): Parameters {

@@ -12,9 +12,7 @@ import type { ExpansionItem } from '../expansion';
 import type { Session, Terminology } from '../resolver';
 import type { LinkedValueSet } from '../value-set';
 import { OperationParams } from './params';
-import { codeCheckParameters } from './shared';
-
-const OPERATION_BASE = 'http://hl7.org/fhir/OperationDefinition/ValueSet-';
+import { codeCheckParameters, codeInput, terminologyOperation } from './shared';
 
 /** The metadata of a value set that an expansion carries along. */
 const HEADER_FIELDS = ['id', 'url', 'identifier', 'version', 'name', 'title', 'status', 'experimental', 'date', 'publisher', 'description'] as const;
@@ -47,97 +45,76 @@ function textMatcher(filter: string): (item: ExpansionItem) => boolean {
 }
 
 function expandOperation(terminology: Terminology): Operation {
-  return {
-    name: 'expand',
-    definition: OPERATION_BASE + 'expand',
-    type: true,
-    instance: true,
-    resourceTypes: ['ValueSet'],
-    affectsState: false,
-    async handler(ctx, _req, target, input) {
-      const params = new OperationParams(input);
-      const vs = await resolveValueSet(ctx, terminology.session(), target, params);
-      const filter = params.string('filter');
-      const offset = params.integer('offset') ?? 0;
-      const count = params.integer('count');
-      const activeOnly = params.boolean('activeOnly') ?? false;
-      const includeDesignations = params.boolean('includeDesignations') ?? false;
-      const language = params.string('displayLanguage');
-      const expansion = vs.expansion();
-      let items = expansion.items;
-      if (activeOnly) items = items.filter((i) => !i.inactive);
-      if (filter) items = items.filter(textMatcher(filter));
-      const page = items.slice(offset, count === undefined ? undefined : offset + count);
-      const contains = page.map(
-        (i): ValueSetExpansionContains => ({
-          system: i.system,
-          ...(i.version !== undefined && { version: i.version }),
-          code: i.code,
-          ...(displayOf(i, language) !== undefined && { display: displayOf(i, language) }),
-          ...(i.abstract && { abstract: true }),
-          ...(i.inactive && { inactive: true }),
-          ...(includeDesignations && i.designation?.length && { designation: i.designation }),
-        })
-      );
-      const parameter: ParametersParameter[] = [
-        ...(filter !== undefined ? [{ name: 'filter', valueString: filter }] : []),
-        ...(count !== undefined ? [{ name: 'count', valueInteger: count }] : []),
-        ...(offset ? [{ name: 'offset', valueInteger: offset }] : []),
-        ...(activeOnly ? [{ name: 'activeOnly', valueBoolean: true }] : []),
-        ...(includeDesignations ? [{ name: 'includeDesignations', valueBoolean: true }] : []),
-        ...(language ? [{ name: 'displayLanguage', valueCode: language }] : []),
-        ...[...expansion.usedSystems].map(([url, version]) => ({ name: 'used-codesystem', valueUri: version ? `${url}|${version}` : url })),
-      ];
-      const header: Partial<ValueSet> = {};
-      for (const field of HEADER_FIELDS) {
-        if (vs.resource[field] !== undefined) (header as Record<string, unknown>)[field] = vs.resource[field];
-      }
-      const result: ValueSet = {
-        resourceType: 'ValueSet',
-        ...header,
-        status: vs.resource.status ?? 'unknown',
-        expansion: {
-          identifier: `urn:uuid:${randomUUID()}`,
-          timestamp: new Date().toISOString(),
-          total: items.length,
-          ...((offset > 0 || count !== undefined) && { offset }),
-          ...(parameter.length && { parameter: parameter as NonNullable<ValueSet['expansion']>['parameter'] }),
-          ...(contains.length && { contains }),
-        },
-      };
-      return { status: 200, resource: result };
-    },
-  };
+  return terminologyOperation('ValueSet', 'expand', async (ctx, _req, target, input) => {
+    const params = new OperationParams(input);
+    const vs = await resolveValueSet(ctx, terminology.session(), target, params);
+    const filter = params.string('filter');
+    const offset = params.integer('offset') ?? 0;
+    const count = params.integer('count');
+    const activeOnly = params.boolean('activeOnly') ?? false;
+    const includeDesignations = params.boolean('includeDesignations') ?? false;
+    const language = params.string('displayLanguage');
+    const expansion = vs.expansion();
+    let items = expansion.items;
+    if (activeOnly) items = items.filter((i) => !i.inactive);
+    if (filter) items = items.filter(textMatcher(filter));
+    const page = items.slice(offset, count === undefined ? undefined : offset + count);
+    const contains = page.map(
+      (i): ValueSetExpansionContains => ({
+        system: i.system,
+        ...(i.version !== undefined && { version: i.version }),
+        code: i.code,
+        ...(displayOf(i, language) !== undefined && { display: displayOf(i, language) }),
+        ...(i.abstract && { abstract: true }),
+        ...(i.inactive && { inactive: true }),
+        ...(includeDesignations && i.designation?.length && { designation: i.designation }),
+      })
+    );
+    const parameter: ParametersParameter[] = [
+      ...(filter !== undefined ? [{ name: 'filter', valueString: filter }] : []),
+      ...(count !== undefined ? [{ name: 'count', valueInteger: count }] : []),
+      ...(offset ? [{ name: 'offset', valueInteger: offset }] : []),
+      ...(activeOnly ? [{ name: 'activeOnly', valueBoolean: true }] : []),
+      ...(includeDesignations ? [{ name: 'includeDesignations', valueBoolean: true }] : []),
+      ...(language ? [{ name: 'displayLanguage', valueCode: language }] : []),
+      ...[...expansion.usedSystems].map(([url, version]) => ({ name: 'used-codesystem', valueUri: version ? `${url}|${version}` : url })),
+    ];
+    const header: Partial<ValueSet> = {};
+    for (const field of HEADER_FIELDS) {
+      if (vs.resource[field] !== undefined) (header as Record<string, unknown>)[field] = vs.resource[field];
+    }
+    const result: ValueSet = {
+      resourceType: 'ValueSet',
+      ...header,
+      status: vs.resource.status ?? 'unknown',
+      expansion: {
+        identifier: `urn:uuid:${randomUUID()}`,
+        timestamp: new Date().toISOString(),
+        total: items.length,
+        ...((offset > 0 || count !== undefined) && { offset }),
+        ...(parameter.length && { parameter: parameter as NonNullable<ValueSet['expansion']>['parameter'] }),
+        ...(contains.length && { contains }),
+      },
+    };
+    return { status: 200, resource: result };
+  });
 }
 
 function validateCodeOperation(terminology: Terminology): Operation {
-  return {
-    name: 'validate-code',
-    definition: OPERATION_BASE + 'validate-code',
-    type: true,
-    instance: true,
-    resourceTypes: ['ValueSet'],
-    affectsState: false,
-    async handler(ctx, _req, target, input) {
-      const params = new OperationParams(input);
-      const coding = params.coding('coding');
-      const concept = params.codeableConcept('codeableConcept');
-      const code = params.string('code');
-      if (!code && !coding && !concept) throw errors.badRequest('$validate-code needs code, coding or codeableConcept', 'code');
-      const session = terminology.session();
-      const vs = await resolveValueSet(ctx, session, target, params);
-      const options = { abstractOk: params.boolean('abstract') ?? false, displayLanguage: params.string('displayLanguage') };
-      const result = concept
-        ? await checkConcept(concept, (c) => checkInValueSet(session, vs, c, options))
-        : await checkInValueSet(
-            session,
-            vs,
-            coding ?? { system: params.string('system'), code, version: params.string('systemVersion'), display: params.string('display') },
-            options
-          );
-      return { status: 200, resource: codeCheckParameters(result) };
-    },
-  };
+  return terminologyOperation('ValueSet', 'validate-code', async (ctx, _req, target, input) => {
+    const { params, code, coding, concept, options } = codeInput(input);
+    const session = terminology.session();
+    const vs = await resolveValueSet(ctx, session, target, params);
+    const result = concept
+      ? await checkConcept(concept, (c) => checkInValueSet(session, vs, c, options))
+      : await checkInValueSet(
+          session,
+          vs,
+          coding ?? { system: params.string('system'), code, version: params.string('systemVersion'), display: params.string('display') },
+          options
+        );
+    return { status: 200, resource: codeCheckParameters(result) };
+  });
 }
 
 export function valueSetOperations(terminology: Terminology): Operation[] {
