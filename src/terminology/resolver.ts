@@ -156,7 +156,7 @@ export class Session implements LinkContext {
     if (pure) return { vs: pure, pure: true };
     const own = t.builtin.find<ValueSet>('ValueSet', url, version);
     if (own && !t.impureValueSets.has(key)) {
-      const linked = await linkValueSet(own, this, t.maxExpansion, { pure: true }, stack);
+      const linked = await linkValueSet(own, this, t.maxExpansion, { builtin: true }, stack);
       if (linked.pure) {
         t.pureValueSets.set(key, linked);
         return { vs: linked, pure: true };
@@ -177,14 +177,15 @@ export class Session implements LinkContext {
           : `the value set ${url} is not known on this server`;
       return { missing, pure: false };
     }
-    const linked = await linkValueSet(resource, this, t.maxExpansion, { pure: false }, stack);
+    // A built-in value set keeps its built-in linking rules (see linkRule) when relinked here.
+    const linked = await linkValueSet(resource, this, t.maxExpansion, { builtin: resource === own }, stack);
     gen.linked.set(key, linked);
     return { vs: linked, pure: false };
   }
 
   /** Links a value set given as a resource (POSTed): nothing to cache it by. */
   linkResource(resource: ValueSet): Promise<LinkedValueSet> {
-    return linkValueSet(resource, this, this.t.maxExpansion, { pure: false });
+    return linkValueSet(resource, this, this.t.maxExpansion, { builtin: false });
   }
 
   /** Links a stored value set read by id; kept for the generation under its id and version. */

@@ -228,22 +228,23 @@ export async function linkValueSet(
   resource: ValueSet,
   ctx: LinkContext,
   maxExpansion: number,
-  origin: { pure: boolean },
+  /** builtin: the value set is built-in content (immutable); it then starts out pure. */
+  origin: { builtin: boolean },
   stack: readonly string[] = []
 ): Promise<LinkedValueSet> {
   const compose = resource.compose;
   const activeOnly = compose?.inactive === false;
   const includes: Rule[] = [];
   const excludes: Rule[] = [];
-  let pure = origin.pure;
+  let pure = origin.builtin;
   const inner = resource.url ? [...stack, resource.url] : stack;
   for (const include of compose?.include ?? []) {
-    const linked = await linkRule(include, activeOnly, ctx, inner, origin.pure);
+    const linked = await linkRule(include, activeOnly, ctx, inner, origin.builtin);
     includes.push(linked.rule);
     pure &&= linked.pure;
   }
   for (const exclude of compose?.exclude ?? []) {
-    const linked = await linkRule(exclude, false, ctx, inner, origin.pure);
+    const linked = await linkRule(exclude, false, ctx, inner, origin.builtin);
     excludes.push(linked.rule);
     pure &&= linked.pure;
   }

@@ -76,7 +76,7 @@ describe('value set membership is three-valued', () => {
       return { missing: `${url} is not here`, pure: true };
     },
   };
-  const link = (compose: ValueSet['compose']) => linkValueSet({ resourceType: 'ValueSet', status: 'active', url: 'urn:vs', compose }, ctx, 100, { pure: true });
+  const link = (compose: ValueSet['compose']) => linkValueSet({ resourceType: 'ValueSet', status: 'active', url: 'urn:vs', compose }, ctx, 100, { builtin: true });
 
   test('a decidable include answers even when another include is undecidable; expansion is refused', async () => {
     const vs = await link({
@@ -104,7 +104,7 @@ describe('value set membership is three-valued', () => {
   test('an unresolved import leaves its include undecided; the size limit is too-costly', async () => {
     const vs = await link({ include: [{ valueSet: ['urn:missing'] }] });
     expect(vs.lookup('urn:known', 'Leaf')).toMatchObject({ result: undefined, message: expect.stringMatching(/urn:missing/) });
-    const big = await linkValueSet({ resourceType: 'ValueSet', status: 'active', compose: { include: [{ system: 'urn:known' }] } }, ctx, 2, { pure: true });
+    const big = await linkValueSet({ resourceType: 'ValueSet', status: 'active', compose: { include: [{ system: 'urn:known' }] } }, ctx, 2, { builtin: true });
     expect(() => big.expansion()).toThrow(/more than 2 codes/);
   });
 });
