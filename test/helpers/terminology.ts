@@ -3,6 +3,8 @@
  * readers for Parameters outputs.
  */
 import path from 'node:path';
+import { FhirTestClient } from './fhir-client';
+import { startTestServer, type TestServer } from './server';
 
 export const TERMINOLOGY_FIXTURES = path.resolve(__dirname, '..', 'fixtures', 'terminology');
 
@@ -21,3 +23,9 @@ export const all = (body: any, name: string): any[] => (body?.parameter ?? []).f
 export const part = (p: any, name: string) => valueOf(p?.part?.find((q: any) => q.name === name));
 
 export const params = (...parameter: object[]) => ({ resourceType: 'Parameters', parameter });
+
+/** Starts a server with the terminology fixtures as its profile pack. */
+export async function startTerminologyServer(env: Record<string, string> = {}): Promise<{ server: TestServer; client: FhirTestClient }> {
+  const server = await startTestServer({ PROFILES_DIR: TERMINOLOGY_FIXTURES, ...env });
+  return { server, client: new FhirTestClient(server.baseUrl) };
+}

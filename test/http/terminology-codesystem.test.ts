@@ -2,16 +2,15 @@
  * CodeSystem/$lookup, $validate-code and $subsumes over the built-in R4 code systems and the
  * test fixtures (loaded as a profile pack), GET and POST, and their error cases.
  */
-import { startTestServer, type TestServer } from '../helpers/server';
-import { FhirTestClient } from '../helpers/fhir-client';
-import { all, out, params, part, TERMINOLOGY_FIXTURES } from '../helpers/terminology';
+import type { TestServer } from '../helpers/server';
+import type { FhirTestClient } from '../helpers/fhir-client';
+import { all, out, params, part, startTerminologyServer } from '../helpers/terminology';
 
 let server: TestServer;
 let client: FhirTestClient;
 
 beforeAll(async () => {
-  server = await startTestServer({ PROFILES_DIR: TERMINOLOGY_FIXTURES });
-  client = new FhirTestClient(server.baseUrl);
+  ({ server, client } = await startTerminologyServer());
 });
 afterAll(async () => server.close());
 

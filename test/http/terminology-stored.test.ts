@@ -5,9 +5,9 @@
  */
 import { loadConfig } from '../../src/config';
 import { startServer, type RunningServer } from '../../src/server';
-import { startTestServer, type TestServer } from '../helpers/server';
+import type { TestServer } from '../helpers/server';
 import { FhirTestClient } from '../helpers/fhir-client';
-import { all, out, params, part, TERMINOLOGY_FIXTURES } from '../helpers/terminology';
+import { all, out, params, part, startTerminologyServer, TERMINOLOGY_FIXTURES } from '../helpers/terminology';
 
 let server: TestServer;
 let client: FhirTestClient;
@@ -16,8 +16,7 @@ let other: RunningServer;
 let otherClient: FhirTestClient;
 
 beforeAll(async () => {
-  server = await startTestServer({ PROFILES_DIR: TERMINOLOGY_FIXTURES });
-  client = new FhirTestClient(server.baseUrl);
+  ({ server, client } = await startTerminologyServer());
   other = await startServer(
     loadConfig({ PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'error', DATABASE_URL: server.databaseUrl, PROFILES_DIR: TERMINOLOGY_FIXTURES })
   );

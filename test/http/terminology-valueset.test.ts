@@ -3,16 +3,15 @@
  * fixtures (loaded as a profile pack), GET and POST, compose rules, paging and text filter,
  * value sets needing external terminologies, and the size limit.
  */
-import { startTestServer, type TestServer } from '../helpers/server';
-import { FhirTestClient } from '../helpers/fhir-client';
-import { out, params, TERMINOLOGY_FIXTURES } from '../helpers/terminology';
+import type { TestServer } from '../helpers/server';
+import type { FhirTestClient } from '../helpers/fhir-client';
+import { out, params, startTerminologyServer } from '../helpers/terminology';
 
 let server: TestServer;
 let client: FhirTestClient;
 
 beforeAll(async () => {
-  server = await startTestServer({ PROFILES_DIR: TERMINOLOGY_FIXTURES });
-  client = new FhirTestClient(server.baseUrl);
+  ({ server, client } = await startTerminologyServer());
 });
 afterAll(async () => server.close());
 
@@ -186,9 +185,8 @@ describe('$expand', () => {
   });
 
   test('an expansion over TERMINOLOGY_MAX_EXPANSION is refused as too-costly', async () => {
-    const small = await startTestServer({ PROFILES_DIR: TERMINOLOGY_FIXTURES, TERMINOLOGY_MAX_EXPANSION: '5' });
+    const { server: small, client: smallClient } = await startTerminologyServer({ TERMINOLOGY_MAX_EXPANSION: '5' });
     try {
-      const smallClient = new FhirTestClient(small.baseUrl);
       const res = await smallClient.get(`ValueSet/$expand?url=${VS}marital-status`);
       expect(res.status).toBe(422);
       expect(res.body.issue[0].code).toBe('too-costly');
