@@ -182,6 +182,10 @@ describe('$expand', () => {
     );
     expect(cycle.status).toBe(422);
     expect((await client.post('ValueSet/$expand', params({ name: 'valueSet', resource: { resourceType: 'Patient' } }))).status).toBe(400);
+    // A malformed posted value set is refused, not half-understood.
+    const malformed = await client.post('ValueSet/$expand', params({ name: 'valueSet', resource: { resourceType: 'ValueSet', status: 'active', compose: { include: 5 } } }));
+    expect(malformed.status).toBe(400);
+    expect(malformed.body.issue[0].diagnostics).toMatch(/valueSet/);
   });
 
   test('an expansion over TERMINOLOGY_MAX_EXPANSION is refused as too-costly', async () => {

@@ -12,7 +12,7 @@ import { CompiledCodeSystem, type ConceptEntry } from '../code-system';
 import type { Terminology } from '../resolver';
 import { OperationParams, parameters } from './params';
 import { notDecidable } from '../errors';
-import { codeCheckParameters, codeInput, terminologyOperation } from './shared';
+import { codeCheckParameters, codeInput, postedResource, terminologyOperation } from './shared';
 
 /** The code system the operation works on: the instance, a posted one, or one named by URL; 404 when unknown. */
 async function resolveCodeSystem(
@@ -108,7 +108,7 @@ function lookupOperation(terminology: Terminology): Operation {
 function validateCodeOperation(terminology: Terminology): Operation {
   return terminologyOperation('CodeSystem', 'validate-code', async (ctx, _req, target, input) => {
     const { params, code, coding, concept, options } = codeInput(input);
-    const posted = params.resource<CodeSystem>('codeSystem', 'CodeSystem');
+    const posted = await postedResource<CodeSystem>(ctx, params, 'codeSystem', 'CodeSystem');
     const url = params.string('url') ?? coding?.system ?? concept?.coding?.find((c) => c.system)?.system;
     const version = params.string('version');
     const cs = await resolveCodeSystem(ctx, terminology, target, url, version, posted);

@@ -13,7 +13,7 @@ import { splitCanonical } from '../builtin';
 import { CompiledConceptMap, isMatch, type Dependency, type TranslateMatch } from '../concept-map';
 import type { Session, Terminology } from '../resolver';
 import { OperationParams, parameters } from './params';
-import { terminologyOperation } from './shared';
+import { postedResource, terminologyOperation } from './shared';
 
 /** How many other-map hops an unmapped code may follow. */
 const MAX_MAP_CHAIN = 5;
@@ -32,7 +32,7 @@ async function chosenMaps(
     const stored = await ctx.services.repo.read(ctx, 'ConceptMap', target.id);
     return [session.t.compileConceptMap(stored.resource as ConceptMap, false)];
   }
-  const posted = params.resource<ConceptMap>('conceptMap', 'ConceptMap');
+  const posted = await postedResource<ConceptMap>(ctx, params, 'conceptMap', 'ConceptMap');
   // A posted map is not stored: compiled for this request only.
   if (posted) return [new CompiledConceptMap(posted)];
   const url = params.string('url');

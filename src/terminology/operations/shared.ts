@@ -2,8 +2,9 @@
  * What the terminology operations share: how they are declared, the inputs of the two
  * $validate-code operations, and the shape of their output.
  */
-import type { CodeableConcept, Coding, Parameters } from '@medplum/fhirtypes';
-import { errors } from '../../fhir/outcome';
+import type { CodeableConcept, Coding, Parameters, Resource } from '@medplum/fhirtypes';
+import type { RequestContext } from '../../fhir/context';
+import { errors, FhirError, outcome } from '../../fhir/outcome';
 import type { Operation } from '../../fhir/operations/registry';
 import type { CodeCheck } from '../../services';
 import type { CheckOptions } from '../checks';
@@ -43,6 +44,26 @@ export function codeInput(input: Parameters): CodeInput {
   const code = params.string('code');
   if (!code && !coding && !concept) throw errors.badRequest('$validate-code needs code, coding or codeableConcept', 'code');
   return { params, code, coding, concept, options: { abstractOk: params.boolean('abstract') ?? false, displayLanguage: params.string('displayLanguage') } };
+}
+
+/**
+ * A resource given as an input parameter (a posted valueSet, codeSystem or conceptMap),
+ * validated like a write would be: a malformed one is a 400, not a wrong answer.
+ */
+export async function postedResource<T extends Resource>(
+  ctx: RequestContext,
+  params: OperationParams,
+  name: string,
+  type: T['resourceType']
+): Promise<T | undefined> {
+  const resource = params.resource<T>(name, type);
+  if (!resource) return undefined;
+  const issues = await ctx.services.validator.validate(resource, { mode: 'create' });
+  const failures = issues.filter((i) => i.severity === 'error' || i.severity === 'fatal');
+  if (failures.length) {
+    throw new FhirError(400, outcome(...failures.map((i) => ({ ...i, diagnostics: `Parameter ${name}: ${i.diagnostics ?? i.code}` }))));
+  }
+  return resource;
 }
 
 /** The out parameters of $validate-code: result, message, display. */

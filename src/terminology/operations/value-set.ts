@@ -12,7 +12,7 @@ import type { ExpansionItem } from '../expansion';
 import type { Session, Terminology } from '../resolver';
 import type { LinkedValueSet } from '../value-set';
 import { OperationParams } from './params';
-import { codeCheckParameters, codeInput, terminologyOperation } from './shared';
+import { codeCheckParameters, codeInput, postedResource, terminologyOperation } from './shared';
 
 /** The metadata of a value set that an expansion carries along. */
 const HEADER_FIELDS = ['id', 'url', 'identifier', 'version', 'name', 'title', 'status', 'experimental', 'date', 'publisher', 'description'] as const;
@@ -22,7 +22,7 @@ async function resolveValueSet(ctx: RequestContext, session: Session, target: Op
     const stored = await ctx.services.repo.read(ctx, 'ValueSet', target.id);
     return session.linkStored(stored.resource as ValueSet);
   }
-  const posted = params.resource<ValueSet>('valueSet', 'ValueSet');
+  const posted = await postedResource<ValueSet>(ctx, params, 'valueSet', 'ValueSet');
   if (posted) return session.linkResource(posted);
   const url = params.string('url');
   if (!url) throw errors.badRequest('Name the value set: give url, or post it as the valueSet parameter', 'url');
