@@ -30,6 +30,10 @@ export interface Config {
   auditEnabled: boolean;
   /** Minimum level of log lines written to stdout. */
   logLevel: 'debug' | 'info' | 'warn' | 'error';
+  /** Folder of the national profile pack (StructureDefinitions, CodeSystems, ValueSets, ...). */
+  profilesDir: string;
+  /** Largest ValueSet expansion computed; larger ones are refused with too-costly. */
+  terminologyMaxExpansion: number;
   /** SMART authorization (src/auth); lifetimes in seconds. */
   auth: AuthConfig;
 }
@@ -89,6 +93,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxPageSize: intFromEnv(env, 'MAX_PAGE_SIZE', 1000),
     auditEnabled: env.AUDIT_ENABLED !== 'false',
     logLevel,
+    profilesDir: path.resolve(env.PROFILES_DIR || path.join(__dirname, '..', 'profiles')),
+    terminologyMaxExpansion: Math.max(1, intFromEnv(env, 'TERMINOLOGY_MAX_EXPANSION', 10_000)),
     auth: {
       disabled: env.AUTH_DISABLED === 'true',
       accessTokenLifetime: intFromEnv(env, 'ACCESS_TOKEN_LIFETIME', 3600),

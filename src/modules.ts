@@ -8,6 +8,7 @@ import { authModule } from './auth';
 import { keysModule } from './keys';
 import { searchModule } from './search';
 import { retentionModule } from './retention';
+import { terminologyModule } from './terminology';
 import type { ServerModule } from './services';
 
-export const MODULES: ServerModule[] = [keysModule, searchModule, authModule, auditModule, retentionModule];
+export const MODULES: ServerModule[] = [keysModule, searchModule, terminologyModule, authModule, auditModule, retentionModule];

@@ -7,7 +7,6 @@ import { loadConfig } from '../config';
 import { Database } from '../store/database';
 import { locateDatabase } from '../store/connect';
 import { migrate } from '../store/migrate';
-import { PROFILES_DIR } from '../search';
 import { reindex } from '../search/reindex';
 
 function parseArgs(argv: string[]): { types?: string[]; batchSize?: number; restart: boolean } {
@@ -40,7 +39,7 @@ async function main(): Promise<void> {
     const started = Date.now();
     const result = await reindex(db, {
       ...args,
-      profilesDir: PROFILES_DIR,
+      profilesDir: config.profilesDir,
       baseUrl: config.baseUrl,
       onProgress: (p) => {
         if (p.done) console.log(`${p.resourceType}: ${p.resources} resources reindexed`);

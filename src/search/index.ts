@@ -2,7 +2,6 @@
  * The search module: indexes every write (in its transaction) and answers searches,
  * conditional interactions and Patient/$everything from the index tables.
  */
-import path from 'node:path';
 import type { ServerModule } from '../services';
 import { invalidateCapabilityStatement } from '../fhir/capability';
 import { getResourceTypeList } from '../fhir/definitions';
@@ -11,8 +10,6 @@ import { everythingOperation } from './everything';
 import { SearchIndexer } from './indexer';
 import { loadProfileSearchParameters, paramsOf } from './registry';
 import { checkIndexState, searchParameterChangeHook, watchStoredSearchParameters } from './stored-params';
-
-export const PROFILES_DIR = path.resolve(__dirname, '..', '..', 'profiles');
 
 /** Two parameters must never share an index key; checked once at start-up. */
 function assertDistinctKeys(): void {
@@ -32,7 +29,7 @@ function assertDistinctKeys(): void {
 export const searchModule: ServerModule = {
   name: 'search',
   async install(services) {
-    loadProfileSearchParameters(PROFILES_DIR);
+    loadProfileSearchParameters(services.config.profilesDir);
     assertDistinctKeys();
     services.search = new SqlSearchEngine(services.config.baseUrl);
     services.indexer = new SearchIndexer(services.config.baseUrl);

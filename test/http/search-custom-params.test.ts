@@ -10,7 +10,6 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { startTestServer, type TestServer } from '../helpers/server';
 import { FhirTestClient } from '../helpers/fhir-client';
-import { PROFILES_DIR } from '../../src/search';
 import { reindex } from '../../src/search/reindex';
 
 let server: TestServer;
@@ -82,7 +81,7 @@ describe('stored SearchParameter resources', () => {
     await client.post('Patient', bornIn('Chengdu', 'Other'));
     expect(await search('Patient?birth-city=hang')).toEqual(['Late']);
 
-    const result = await reindex(server.services.db, { types: ['Patient'], profilesDir: PROFILES_DIR, baseUrl: server.baseUrl });
+    const result = await reindex(server.services.db, { types: ['Patient'], profilesDir: server.services.config.profilesDir, baseUrl: server.baseUrl });
     expect(result.reindexed).toEqual([{ resourceType: 'Patient', resources: 3 }]);
     expect(await search('Patient?birth-city=hang')).toEqual(['Early', 'Late']);
     expect(await search('Patient?birth-city:exact=Chengdu')).toEqual(['Other']);
@@ -137,7 +136,7 @@ describe('reindex', () => {
       reindex(server.services.db, {
         types: ['Organization'],
         batchSize: 2,
-        profilesDir: PROFILES_DIR,
+        profilesDir: server.services.config.profilesDir,
         baseUrl: server.baseUrl,
         onProgress: () => {
           if (++batches === 2) throw new Error('interrupted');
@@ -149,7 +148,7 @@ describe('reindex', () => {
     expect(await rowsOf(rids[0])).toBe(expected);
     expect(await rowsOf(rids[4])).toBe(0);
 
-    const resumed = await reindex(server.services.db, { types: ['Organization'], batchSize: 2, profilesDir: PROFILES_DIR, baseUrl: server.baseUrl });
+    const resumed = await reindex(server.services.db, { types: ['Organization'], batchSize: 2, profilesDir: server.services.config.profilesDir, baseUrl: server.baseUrl });
     // The total counts the batches of the interrupted run as well.
     expect(resumed.reindexed).toEqual([{ resourceType: 'Organization', resources: 5 }]);
     for (const rid of rids) expect(await rowsOf(rid)).toBe(expected);
@@ -159,7 +158,7 @@ describe('reindex', () => {
 
   test('a full run over every type records the parameter fingerprint', async () => {
     await server.pool.query(`UPDATE search_index_state SET fingerprint = 'stale'`);
-    const result = await reindex(server.services.db, { profilesDir: PROFILES_DIR, baseUrl: server.baseUrl });
+    const result = await reindex(server.services.db, { profilesDir: server.services.config.profilesDir, baseUrl: server.baseUrl });
     expect(result.reindexed.map((r) => r.resourceType)).toEqual(expect.arrayContaining(['Organization', 'Patient', 'SearchParameter']));
     const state = (await server.pool.query('SELECT fingerprint FROM search_index_state')).rows[0];
     expect(state.fingerprint).toMatch(/^[0-9a-f]{64}$/);

@@ -1,0 +1,43 @@
+/**
+ * The TerminologyService that validation (bindings) and search (:in, :not-in) call.
+ * Abstract codes are accepted with a remark here: a write is refused only for codes that are
+ * certainly wrong, and $validate-code (which applies the spec's `abstract` default) is there
+ * for a strict answer.
+ */
+import { FhirError } from '../fhir/outcome';
+import type { CodeCheck, CodeToCheck, TerminologyService } from '../services';
+import { checkInCodeSystem, checkInValueSet } from './checks';
+import type { Terminology } from './resolver';
+
+export class TerminologyServiceImpl implements TerminologyService {
+  constructor(private readonly terminology: Terminology) {}
+
+  async validateCode(valueSetUrl: string, code: CodeToCheck): Promise<CodeCheck> {
+    const session = this.terminology.session();
+    const found = await session.valueSet(valueSetUrl);
+    if (!found.vs) {
+      return { result: false, unknown: true, message: `Cannot check the code: ${found.missing}` };
+    }
+    return checkInValueSet(session, found.vs, code, { abstractOk: true });
+  }
+
+  async validateCodeInSystem(code: CodeToCheck): Promise<CodeCheck> {
+    if (!code.system) {
+      return { result: false, message: `The code ${code.code ?? ''} has no system` };
+    }
+    const found = await this.terminology.session().codeSystem(code.system, code.version);
+    return checkInCodeSystem(found, code, { abstractOk: true });
+  }
+
+  async expandCodes(valueSetUrl: string): Promise<{ system: string; code: string }[] | undefined> {
+    const found = await this.terminology.session().valueSet(valueSetUrl);
+    if (!found.vs) return undefined;
+    try {
+      return found.vs.expansion().items.map((i) => ({ system: i.system, code: i.code }));
+    } catch (err) {
+      // Not expandable here (external terminology, too large): the caller must not guess.
+      if (err instanceof FhirError && err.status === 422) return undefined;
+      throw err;
+    }
+  }
+}
