@@ -10,7 +10,7 @@
 import type { Resource } from '@medplum/fhirtypes';
 import type { PoolClient, QueryResult, QueryResultRow } from 'pg';
 import type { IndexItem, ResourceIndexer } from '../services';
-import { runQuery } from './database';
+import { runQuery, runStatements } from './database';
 import { sql, type Sql } from './sql';
 
 export interface ResourceRow {
@@ -58,13 +58,17 @@ export class WriteTx {
     this.index.set(item.rid, earlier ? { ...item, isNew: earlier.isNew && item.isNew } : item);
   }
 
-  /** Writes everything queued, in set-based statements. */
+  /**
+   * Writes everything queued as one statement (new resource rows, history rows and index
+   * rows, each table's rows in one multi-row part), so a write costs one round trip however
+   * many resources and values it holds.
+   */
   async flush(): Promise<void> {
+    const statements: Sql[] = [];
     if (this.newResources.length) {
       const rows = this.newResources;
       this.newResources = [];
-      await runQuery(
-        this.client,
+      statements.push(
         sql`INSERT INTO resource (rid, resource_type, id, version_id, last_updated, deleted, content, compartments, custodian)
             SELECT rid, resource_type, id, version_id, last_updated, deleted, content, compartments, custodian
             FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS x(
@@ -75,8 +79,7 @@ export class WriteTx {
     if (this.history.length) {
       const rows = this.history;
       this.history = [];
-      await runQuery(
-        this.client,
+      statements.push(
         sql`INSERT INTO resource_history (rid, version_id, resource_type, id, last_updated, method, content, compartments, custodian)
             SELECT rid, version_id, resource_type, id, last_updated, method, content, compartments, custodian
             FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS x(
@@ -84,9 +87,17 @@ export class WriteTx {
               method text, content jsonb, compartments text[], custodian text)`
       );
     }
+    let items: IndexItem[] = [];
     if (this.index.size) {
-      const items = [...this.index.values()];
+      items = [...this.index.values()];
       this.index = new Map();
+      if (this.indexer.statements) {
+        statements.push(...this.indexer.statements(items));
+        items = [];
+      }
+    }
+    await runStatements(this.client, statements);
+    if (items.length) {
       await this.indexer.index(this.client, items);
     }
   }
