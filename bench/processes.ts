@@ -89,9 +89,11 @@ export async function startProcess(
   script: string,
   env: Record<string, string>,
   port: number,
-  readyPath: string
+  readyPath: string,
+  nodeArgs: string[] = []
 ): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [script], {
+  // Cluster workers inherit the primary's node arguments (--cpu-prof).
+  const child = spawn(process.execPath, [...nodeArgs, script], {
     cwd: ROOT,
     env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1' },
     stdio: ['ignore', 'pipe', 'pipe'],
