@@ -260,7 +260,7 @@ export class Repository {
           throw new RetryableConflict(`${resourceType}/${id} was created concurrently`);
         }
       } else {
-        await this.updateRow(tx, row);
+        this.updateRow(tx, row);
       }
       tx.queueHistory({ ...row, method: interaction === 'patch' ? 'PATCH' : 'PUT' });
       tx.queueIndex({ rid: row.rid, resourceType, resource, isNew: !current });
@@ -314,7 +314,7 @@ export class Repository {
         compartments: current.compartments,
         custodian: current.custodian ?? null,
       };
-      await this.updateRow(tx, row);
+      this.updateRow(tx, row);
       tx.queueHistory({ ...row, method: 'DELETE' });
       tx.queueIndex({ rid: row.rid, resourceType, resource: undefined, isNew: false });
       await this.runHooks('afterWrite', txCtx, tx, event);
@@ -322,8 +322,9 @@ export class Repository {
     });
   }
 
-  private async updateRow(tx: WriteTx, row: ResourceRow): Promise<void> {
-    await tx.query(
+  /** Sent with the history and index rows at the next flush (the row is locked already). */
+  private updateRow(tx: WriteTx, row: ResourceRow): void {
+    tx.queueStatement(
       sql`UPDATE resource SET version_id = ${row.version_id}, last_updated = ${row.last_updated},
             deleted = ${row.deleted}, content = ${row.content}, compartments = ${row.compartments},
             custodian = ${row.custodian}

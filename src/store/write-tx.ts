@@ -30,6 +30,7 @@ export interface HistoryRow extends Omit<ResourceRow, 'deleted'> {
 }
 
 export class WriteTx {
+  private statements: Sql[] = [];
   private newResources: ResourceRow[] = [];
   private history: HistoryRow[] = [];
   private index = new Map<string, IndexItem>();
@@ -43,6 +44,11 @@ export class WriteTx {
   async query<R extends QueryResultRow = QueryResultRow>(q: Sql): Promise<QueryResult<R>> {
     await this.flush();
     return runQuery<R>(this.client, q);
+  }
+
+  /** A data-modifying statement (no result needed) to send with the next flush. */
+  queueStatement(statement: Sql): void {
+    this.statements.push(statement);
   }
 
   queueNewResource(row: ResourceRow): void {
@@ -59,12 +65,13 @@ export class WriteTx {
   }
 
   /**
-   * Writes everything queued as one statement (new resource rows, history rows and index
-   * rows, each table's rows in one multi-row part), so a write costs one round trip however
+   * Writes everything queued as one statement (queued statements, new resource rows, history
+   * rows and index rows, each table's rows in one multi-row part), so a write costs one round trip however
    * many resources and values it holds.
    */
   async flush(): Promise<void> {
-    const statements: Sql[] = [];
+    const statements: Sql[] = this.statements;
+    this.statements = [];
     if (this.newResources.length) {
       const rows = this.newResources;
       this.newResources = [];
