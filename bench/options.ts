@@ -23,13 +23,18 @@ export interface BenchOptions {
   name: string;
   /** Skip the runs with a bearer token and auditing. */
   skipSecure: boolean;
+  /** The secured configurations measured: quick runs only the server's defaults (token and audit). */
+  secureConfigs: ('token' | 'token+audit')[];
+  /** Node arguments for the server processes, e.g. --cpu-prof (--server-node-args="--cpu-prof --cpu-prof-dir=prof"). */
+  serverNodeArgs: string[];
   /** Keep the database (embedded folder or scratch database) afterwards. */
   keep: boolean;
 }
 
 export const USAGE = `npm run bench [-- options]
 
-  --full                 1,000 then 10,000 patients, 20 s per workload (default: quick, 100 then 500 patients, 5 s)
+  --full                 1,000 then 10,000 patients, 20 s per workload, token and token+audit runs
+                         (default: quick, 100 then 400 patients, 4 s, token+audit only)
   --scales=N1,N2         patients loaded at the two measured scales (1,000 .. 100,000; ~92 resources each)
   --duration=S           measured seconds per workload
   --warmup=S             unmeasured seconds before each workload
@@ -42,6 +47,7 @@ export const USAGE = `npm run bench [-- options]
   --name=NAME            stable report name (default latest)
   --skip-secure          skip the runs with a bearer token and auditing on
   --keep                 keep the database afterwards
+  --server-node-args=A   node arguments of the server processes, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
 `;
 
 export function parseOptions(argv: string[], cores: number, env: NodeJS.ProcessEnv = process.env): BenchOptions {
@@ -51,7 +57,7 @@ export function parseOptions(argv: string[], cores: number, env: NodeJS.ProcessE
     if (!match) throw new Error(`Unknown argument "${arg}"\n\n${USAGE}`);
     flags.set(match[1], match[2] ?? 'true');
   }
-  const known = ['full', 'quick', 'scales', 'duration', 'warmup', 'concurrency', 'workers', 'seed', 'database-url', 'out', 'name', 'skip-secure', 'keep', 'help'];
+  const known = ['full', 'quick', 'scales', 'duration', 'warmup', 'concurrency', 'workers', 'seed', 'database-url', 'out', 'name', 'skip-secure', 'keep', 'server-node-args', 'help'];
   for (const flag of flags.keys()) {
     if (!known.includes(flag)) throw new Error(`Unknown option --${flag}\n\n${USAGE}`);
   }
@@ -63,7 +69,7 @@ export function parseOptions(argv: string[], cores: number, env: NodeJS.ProcessE
     return value;
   };
   const full = flags.has('full');
-  let scales: [number, number] = full ? [1_000, 10_000] : [100, 500];
+  let scales: [number, number] = full ? [1_000, 10_000] : [100, 400];
   if (flags.has('scales')) {
     const parts = (flags.get('scales') as string).split(',').map(Number);
     if (parts.length !== 2 || parts.some((n) => !Number.isInteger(n) || n < 1) || parts[0] >= parts[1]) {
@@ -74,7 +80,7 @@ export function parseOptions(argv: string[], cores: number, env: NodeJS.ProcessE
   return {
     profile: full ? 'full' : 'quick',
     scales,
-    durationSeconds: int('duration', full ? 20 : 5),
+    durationSeconds: int('duration', full ? 20 : 4),
     warmupSeconds: int('warmup', full ? 3 : 1, 0),
     concurrency: int('concurrency', 10),
     workers: int('workers', cores),
@@ -83,6 +89,8 @@ export function parseOptions(argv: string[], cores: number, env: NodeJS.ProcessE
     outDir: path.resolve(flags.get('out') ?? path.join(__dirname, '..', '..', 'bench', 'results')),
     name: flags.get('name') ?? 'latest',
     skipSecure: flags.has('skip-secure'),
+    secureConfigs: full ? ['token', 'token+audit'] : ['token+audit'],
+    serverNodeArgs: (flags.get('server-node-args') ?? '').split(/\s+/).filter(Boolean),
     keep: flags.has('keep'),
   };
 }
