@@ -59,7 +59,7 @@ export class RetryableConflict extends Error {
   readonly code = '23505';
 }
 
-function isRetryable(err: unknown): boolean {
+export function isRetryable(err: unknown): boolean {
   const code = (err as { code?: string }).code;
   return code === '40001' || code === '40P01' || err instanceof RetryableConflict;
 }

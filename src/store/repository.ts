@@ -16,7 +16,7 @@ import type { Services, WriteEvent } from '../services';
 import { RetryableConflict, runQuery } from './database';
 import { ridOf } from './rid';
 import { sql, type Sql } from './sql';
-import { WriteTx, type ResourceRow } from './write-tx';
+import { runWriteTransaction, type WriteTx, type ResourceRow } from './write-tx';
 
 export interface StoredVersion {
   rid: string;
@@ -125,12 +125,7 @@ export class Repository {
     if (ctx.tx) {
       return fn(ctx, ctx.tx);
     }
-    return this.services.db.transaction(async (client) => {
-      const tx = new WriteTx(client, this.services.indexer);
-      const result = await fn({ ...ctx, tx }, tx);
-      await tx.flush();
-      return result;
-    });
+    return runWriteTransaction(this.services.db, this.services.indexer, (tx) => fn({ ...ctx, tx }, tx));
   }
 
   private async query<R extends DbRow>(ctx: RequestContext, q: Sql) {
