@@ -18,10 +18,15 @@ function label(m: Measurement): string {
   return `${name} · ${m.config} · ${m.scale.toLocaleString('en-US')} pts`;
 }
 
+function openFigure(report: BenchReport, m: Measurement): number | undefined {
+  const open = report.measurements.filter((o) => o.workload === m.workload && o.config === 'open' && o.scale <= m.scale);
+  return open[open.length - 1]?.server.unitsPerSecond;
+}
+
 export function renderChart(report: BenchReport): string {
   const rows = report.measurements;
   const height = TOP + rows.length * ROW + 50;
-  const width = LABEL + PANEL * 2 + GAP + 30;
+  const width = LABEL + PANEL * 2 + GAP + 90;
   const latencyX = LABEL + PANEL + GAP;
   const maxLatency = Math.max(10, ...rows.map((m) => m.server.latency.p99));
   const minLog = Math.log10(0.5);
@@ -51,9 +56,12 @@ export function renderChart(report: BenchReport): string {
     out.push(`<text x="${LABEL - 8}" y="${y + 17}" text-anchor="end">${esc(label(m))}</text>`);
     const server = m.server.unitsPerSecond;
     const raw = m.baseline?.unitsPerSecond;
-    const scale = (PANEL - 80) / Math.max(server, raw ?? 0, 1);
-    out.push(`<rect x="${LABEL}" y="${y + 2}" width="${Math.max(1, server * scale)}" height="${raw !== undefined ? 11 : 22}" fill="#2b6cb0"/>`);
-    out.push(`<text x="${LABEL + server * scale + 4}" y="${y + (raw !== undefined ? 12 : 17)}" font-size="10">${num(server)}${m.ratio !== undefined ? ` (${Math.round(m.ratio * 100)}%)` : ''}</text>`);
+    // Rows without a baseline (token, token+audit) are drawn against the open server's figure.
+    const open = raw === undefined ? openFigure(report, m) : undefined;
+    const scale = (PANEL - 80) / Math.max(server, raw ?? 0, open ?? 0, 1);
+    const note = m.ratio !== undefined ? ` (${Math.round(m.ratio * 100)}%)` : open ? ` (${Math.round((server / open) * 100)}% of open)` : '';
+    out.push(`<rect x="${LABEL}" y="${y + 2}" width="${Math.max(1, server * scale)}" height="${raw !== undefined ? 11 : 22}" fill="${raw === undefined ? '#63b3ed' : '#2b6cb0'}"/>`);
+    out.push(`<text x="${LABEL + server * scale + 4}" y="${y + (raw !== undefined ? 12 : 17)}" font-size="10">${num(server)}${note}</text>`);
     if (raw !== undefined) {
       out.push(`<rect x="${LABEL}" y="${y + 14}" width="${Math.max(1, raw * scale)}" height="11" fill="#a0aec0"/>`);
       out.push(`<text x="${LABEL + raw * scale + 4}" y="${y + 24}" font-size="10">${num(raw)}</text>`);
@@ -71,7 +79,8 @@ export function renderChart(report: BenchReport): string {
     out.push(`<line x1="${x}" y1="${TOP - 2}" x2="${x}" y2="${axisY}" stroke="#cbd5e0" stroke-dasharray="2,3"/>`);
     out.push(`<text x="${x}" y="${axisY + 14}" text-anchor="middle" font-size="10">${tick}</text>`);
   }
-  out.push(`<text x="${LABEL}" y="${axisY + 14}" font-size="10">bars scaled per row; % = server / baseline</text>`);
+  out.push(`<text x="${LABEL}" y="${axisY + 14}" font-size="10">bars scaled per row; % = server / baseline;</text>`);
+  out.push(`<text x="${LABEL}" y="${axisY + 27}" font-size="10">light blue: with token (and audit), vs the open server</text>`);
   out.push('</svg>');
   return out.join('\n') + '\n';
 }
