@@ -235,9 +235,9 @@ export function renderMarkdown(report: BenchReport, chartFile?: string): string 
       const token = find(report, w, 'token')?.server.unitsPerSecond;
       const audit = find(report, w, 'token+audit')?.server.unitsPerSecond;
       const cost = (a?: number, b?: number) => (a && b ? `${fmt((1 - b / a) * 100)}%` : '–');
-      return [w, fmt(open), fmt(token), fmt(audit), cost(open, token), cost(token, audit)];
+      return [w, fmt(open), fmt(token), fmt(audit), cost(open, token), cost(token, audit), cost(open, audit)];
     });
-    out.push(table(['Workload (throughput)', 'open', 'token', 'token+audit', 'Throughput lost to the token', 'Lost to auditing'], rows));
+    out.push(table(['Workload (throughput)', 'open', 'token', 'token+audit', 'Lost to the token', 'Lost to auditing', 'Lost to both'], rows));
     out.push('');
   }
   if (report.validation.length) {
@@ -246,16 +246,16 @@ export function renderMarkdown(report: BenchReport, chartFile?: string): string 
     const all = report.validation.find((v) => v.resourceType === 'all');
     const ingestCpu = find(report, 'ingest', 'open', s2)?.serverCpuMsPerUnit;
     out.push(
-      `The server's validator (\`services.validator\`, as installed by the modules) called in-process on generated resources after a warm-up. ` +
+      `The server's validator (\`services.validator\`, as installed by the modules) called in-process on generated resources after a warm-up: CPU time per resource, and wall-clock percentiles. ` +
         (all && ingestCpu
-          ? `On average ${fmt(all.latencyUs.mean)} µs per resource, ${fmt((all.latencyUs.mean / 1000 / ingestCpu) * 100)}% of the ${fmt(ingestCpu * 1000)} µs of server CPU an ingested resource costs in total.`
+          ? `On average ${fmt(all.cpuUs)} µs of CPU per resource: ${fmt((all.cpuUs / 1000 / ingestCpu) * 100)}% of the ${fmt(ingestCpu * 1000)} µs of server CPU that ingesting a resource costs in all (validation included).`
           : '')
     );
     out.push('');
     out.push(
       table(
-        ['Resource type', 'Resources', 'Mean µs', 'p50 µs', 'p95 µs', 'p99 µs', 'Invalid'],
-        report.validation.map((v) => [v.resourceType, String(v.resources), fmt(v.latencyUs.mean), fmt(v.latencyUs.p50), fmt(v.latencyUs.p95), fmt(v.latencyUs.p99), String(v.invalid)])
+        ['Resource type', 'Resources', 'CPU µs (mean)', 'p50 µs', 'p95 µs', 'p99 µs', 'Invalid'],
+        report.validation.map((v) => [v.resourceType, String(v.resources), fmt(v.cpuUs), fmt(v.latencyUs.p50), fmt(v.latencyUs.p95), fmt(v.latencyUs.p99), String(v.invalid)])
       )
     );
     out.push('');
@@ -294,7 +294,7 @@ export function renderMarkdown(report: BenchReport, chartFile?: string): string 
   out.push('');
   out.push('```sh');
   out.push('npm install');
-  out.push(`npm run bench${options.profile === 'full' ? ' -- --full' : ''}      # ${options.profile === 'full' ? '1,000 and 10,000 patients' : 'quick: 100 and 500 patients, about two minutes'}`);
+  out.push(`npm run bench${options.profile === 'full' ? ' -- --full' : ''}      # ${options.profile}: ${s1.toLocaleString('en-US')} and ${s2.toLocaleString('en-US')} patients`);
   out.push('```');
   out.push('');
   return out.join('\n');
