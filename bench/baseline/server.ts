@@ -61,7 +61,7 @@ function searchSql(name: SearchName, q: URLSearchParams): Query {
       return {
         text: `SELECT r.content FROM resource r
                WHERE r.rid IN (SELECT rid FROM sp_string WHERE p = $1 AND norm LIKE $2)
-                 AND r.rid IN (SELECT rid FROM sp_date WHERE p = $3 AND lo >= $4 AND hi <= $5)
+                 AND r.rid IN (SELECT rid FROM sp_date WHERE p = $3 AND lo >= $4 AND lo <= $5 AND hi <= $5)
                  AND NOT r.deleted ${page}`,
         values: [key.patientName, escapeLike(normalizeText(q.get('family') ?? '')) + '%', key.patientBirthdate, lo, hi],
       };
