@@ -9,7 +9,8 @@ import { LOINC, REPORT_CATEGORY } from '../data/clinical';
 import { Random } from '../data/random';
 import type { PatientFixture, SearchName, Target, WorkloadSpec } from './protocol';
 
-export interface Request {
+/** One request of a workload. */
+export interface LoadRequest {
   /** The operation, for per-operation statistics. */
   op: string;
   method: 'GET' | 'POST' | 'PUT' | 'DELETE';
@@ -22,13 +23,12 @@ export interface Request {
 
 export interface Workload {
   /** The next request of virtual client `client`, or undefined when it has nothing left. */
-  next(client: number): Request | undefined;
+  next(client: number): LoadRequest | undefined;
   /** The response to that client's last request. */
-  answered?(client: number, request: Request, status: number, location: string | undefined, body: string): void;
+  answered?(client: number, request: LoadRequest, status: number, location: string | undefined, body: string): void;
 }
 
-const JSON_HEADERS = { 'content-type': 'application/fhir+json' };
-export const REQUEST_HEADERS = JSON_HEADERS;
+export const REQUEST_HEADERS = { 'content-type': 'application/fhir+json' };
 
 export function createWorkload(spec: WorkloadSpec, target: Target): Workload {
   switch (spec.kind) {
