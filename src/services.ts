@@ -34,6 +34,11 @@ export interface IndexItem {
 export interface ResourceIndexer {
   /** Writes the index rows of a batch of resources, inside the caller's transaction. */
   index(client: PoolClient, items: IndexItem[]): Promise<void>;
+  /**
+   * The data-modifying statements index() would run, for a caller that sends them together
+   * with its own writes in one statement (as WITH parts), saving round trips.
+   */
+  statements?(items: IndexItem[]): Sql[];
 }
 
 export interface ValidationOptions {

@@ -9,7 +9,7 @@ import type { AuditEvent } from '@medplum/fhirtypes';
 import { systemContext } from '../fhir/system-context';
 import { logger } from '../logger';
 import type { Services } from '../services';
-import { WriteTx } from '../store/write-tx';
+import { runWriteTransaction } from '../store/write-tx';
 
 interface Pending {
   events: AuditEvent[];
@@ -79,15 +79,14 @@ export class AuditWriter {
     if (batch.length === 0) return;
     this.inFlight++;
     try {
-      await this.services.db.transaction(async (client) => {
-        const tx = new WriteTx(client, this.services.indexer);
+      // Creates only queue rows: the whole batch is committed as one statement.
+      await runWriteTransaction(this.services.db, this.services.indexer, async (tx) => {
         const ctx = systemContext(this.services, tx, 'audit-writer');
         for (const pending of batch) {
           for (const event of pending.events) {
             await this.services.repo.create(ctx, event, { internal: true });
           }
         }
-        await tx.flush();
       });
       batch.forEach((p) => p.resolve());
     } catch (err) {

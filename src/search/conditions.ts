@@ -48,7 +48,9 @@ export function visibleOfType(ctx: RequestContext, resourceType: string, conditi
 export function dateCondition(lo: Sql, hi: Sql, q: DateValue): Sql {
   switch (q.prefix) {
     case 'eq':
-      return sql`(${lo} >= ${q.lo}::timestamptz AND ${hi} <= ${q.hi}::timestamptz)`;
+      // lo <= hi, so lo <= q.hi is implied; stated, it bounds the (p, lo, hi) index scan on
+      // both sides (a birth date is one day of the index, not every date since it).
+      return sql`(${lo} >= ${q.lo}::timestamptz AND ${lo} <= ${q.hi}::timestamptz AND ${hi} <= ${q.hi}::timestamptz)`;
     case 'ne':
       return sql`(${lo} < ${q.lo}::timestamptz OR ${hi} > ${q.hi}::timestamptz)`;
     case 'gt':

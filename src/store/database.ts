@@ -2,7 +2,7 @@
  * The PostgreSQL connection pool and the transaction helper every write goes through.
  */
 import pg from 'pg';
-import { Sql } from './sql';
+import { sql, Sql } from './sql';
 
 // Bigint (COUNT, int8) as JS numbers: counts and sizes here stay far below 2^53.
 pg.types.setTypeParser(pg.types.builtins.INT8, (value: string) => Number(value));
@@ -59,7 +59,7 @@ export class RetryableConflict extends Error {
   readonly code = '23505';
 }
 
-function isRetryable(err: unknown): boolean {
+export function isRetryable(err: unknown): boolean {
   const code = (err as { code?: string }).code;
   return code === '40001' || code === '40P01' || err instanceof RetryableConflict;
 }
@@ -70,4 +70,20 @@ export async function runQuery<R extends pg.QueryResultRow = pg.QueryResultRow>(
 ): Promise<pg.QueryResult<R>> {
   const { text, values } = q.toQuery();
   return client.query<R>(text, values);
+}
+
+/**
+ * Runs data-modifying statements (INSERT, UPDATE, DELETE without RETURNING) as one
+ * statement, each a part of a WITH clause: one round trip instead of one each. The parts
+ * share one snapshot, so none sees the others' changes (a DELETE beside an INSERT into the
+ * same table removes only rows that existed before), and they must not touch the same rows.
+ */
+export async function runStatements(client: Queryable, statements: Sql[]): Promise<void> {
+  if (statements.length === 0) return;
+  if (statements.length === 1) {
+    await runQuery(client, statements[0]);
+    return;
+  }
+  const parts = statements.map((statement, i) => sql`${sql.raw(`w${i}`)} AS (${statement})`);
+  await runQuery(client, sql`WITH ${sql.join(parts, ', ')} SELECT 1`);
 }

@@ -16,7 +16,7 @@ import type { Services, WriteEvent } from '../services';
 import { RetryableConflict, runQuery } from './database';
 import { ridOf } from './rid';
 import { sql, type Sql } from './sql';
-import { WriteTx, type ResourceRow } from './write-tx';
+import { runWriteTransaction, type WriteTx, type ResourceRow } from './write-tx';
 
 export interface StoredVersion {
   rid: string;
@@ -125,12 +125,7 @@ export class Repository {
     if (ctx.tx) {
       return fn(ctx, ctx.tx);
     }
-    return this.services.db.transaction(async (client) => {
-      const tx = new WriteTx(client, this.services.indexer);
-      const result = await fn({ ...ctx, tx }, tx);
-      await tx.flush();
-      return result;
-    });
+    return runWriteTransaction(this.services.db, this.services.indexer, (tx) => fn({ ...ctx, tx }, tx));
   }
 
   private async query<R extends DbRow>(ctx: RequestContext, q: Sql) {
@@ -260,7 +255,7 @@ export class Repository {
           throw new RetryableConflict(`${resourceType}/${id} was created concurrently`);
         }
       } else {
-        await this.updateRow(tx, row);
+        this.updateRow(tx, row);
       }
       tx.queueHistory({ ...row, method: interaction === 'patch' ? 'PATCH' : 'PUT' });
       tx.queueIndex({ rid: row.rid, resourceType, resource, isNew: !current });
@@ -314,7 +309,7 @@ export class Repository {
         compartments: current.compartments,
         custodian: current.custodian ?? null,
       };
-      await this.updateRow(tx, row);
+      this.updateRow(tx, row);
       tx.queueHistory({ ...row, method: 'DELETE' });
       tx.queueIndex({ rid: row.rid, resourceType, resource: undefined, isNew: false });
       await this.runHooks('afterWrite', txCtx, tx, event);
@@ -322,8 +317,9 @@ export class Repository {
     });
   }
 
-  private async updateRow(tx: WriteTx, row: ResourceRow): Promise<void> {
-    await tx.query(
+  /** Sent with the history and index rows at the next flush (the row is locked already). */
+  private updateRow(tx: WriteTx, row: ResourceRow): void {
+    tx.queueStatement(
       sql`UPDATE resource SET version_id = ${row.version_id}, last_updated = ${row.last_updated},
             deleted = ${row.deleted}, content = ${row.content}, compartments = ${row.compartments},
             custodian = ${row.custodian}

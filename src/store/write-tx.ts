@@ -10,7 +10,7 @@
 import type { Resource } from '@medplum/fhirtypes';
 import type { PoolClient, QueryResult, QueryResultRow } from 'pg';
 import type { IndexItem, ResourceIndexer } from '../services';
-import { runQuery } from './database';
+import { isRetryable, runQuery, runStatements, type Database } from './database';
 import { sql, type Sql } from './sql';
 
 export interface ResourceRow {
@@ -30,19 +30,75 @@ export interface HistoryRow extends Omit<ResourceRow, 'deleted'> {
 }
 
 export class WriteTx {
+  private statements: Sql[] = [];
   private newResources: ResourceRow[] = [];
   private history: HistoryRow[] = [];
   private index = new Map<string, IndexItem>();
+  private begun: boolean;
+  private beginFailure: unknown;
 
+  /**
+   * `begun: false` defers BEGIN until the transaction first talks to the database, so that a
+   * write that reads nothing and queues everything (a create, a batch of AuditEvents, a
+   * transaction Bundle of creates) is committed as its one statement alone: atomic by
+   * itself, and one round trip instead of three (see runWriteTransaction).
+   */
   constructor(
-    readonly client: PoolClient,
-    private readonly indexer: ResourceIndexer
-  ) {}
+    private readonly connection: PoolClient,
+    private readonly indexer: ResourceIndexer,
+    options: { begun?: boolean } = {}
+  ) {
+    this.begun = options.begun ?? true;
+  }
+
+  /** The connection, inside the transaction: whatever is sent on it runs after BEGIN. */
+  get client(): PoolClient {
+    this.begin();
+    return this.connection;
+  }
+
+  private begin(): void {
+    if (this.begun) return;
+    this.begun = true;
+    // pg sends queries on one connection in order: anything sent after this runs inside the transaction.
+    this.connection.query('BEGIN ISOLATION LEVEL READ COMMITTED').catch((err: unknown) => (this.beginFailure = err));
+  }
 
   /** Runs a statement after writing everything queued. */
   async query<R extends QueryResultRow = QueryResultRow>(q: Sql): Promise<QueryResult<R>> {
     await this.flush();
-    return runQuery<R>(this.client, q);
+    const result = await runQuery<R>(this.client, q);
+    // BEGIN was answered before this statement: if it failed, nothing here is transactional.
+    if (this.beginFailure) throw this.beginFailure;
+    return result;
+  }
+
+  /**
+   * Writes what is queued and commits. Without BEGIN sent, what is queued goes as one
+   * statement in autocommit mode, which PostgreSQL applies entirely or not at all.
+   */
+  async commit(): Promise<void> {
+    if (!this.begun && !this.needsSeveralStatements()) {
+      await runStatements(this.connection, this.takeStatements().statements);
+      return;
+    }
+    await this.flush();
+    if (this.beginFailure) throw this.beginFailure;
+    await runQuery(this.connection, sql`COMMIT`);
+  }
+
+  /** Undoes whatever was sent; nothing to do when BEGIN never was. */
+  async rollback(): Promise<void> {
+    if (this.begun) await this.connection.query('ROLLBACK');
+  }
+
+  private needsSeveralStatements(): boolean {
+    return this.index.size > 0 && !this.indexer.statements;
+  }
+
+  /** A data-modifying statement (no result needed) to send with the next flush. */
+  queueStatement(statement: Sql): void {
+    this.statements.push(statement);
   }
 
   queueNewResource(row: ResourceRow): void {
@@ -58,13 +114,29 @@ export class WriteTx {
     this.index.set(item.rid, earlier ? { ...item, isNew: earlier.isNew && item.isNew } : item);
   }
 
-  /** Writes everything queued, in set-based statements. */
+  /**
+   * Writes everything queued as one statement (queued statements, new resource rows, history
+   * rows and index rows, each table's rows in one multi-row part), so a write costs one round
+   * trip however many resources and values it holds.
+   */
   async flush(): Promise<void> {
+    const { statements, items } = this.takeStatements();
+    if (statements.length === 0 && items.length === 0) return;
+    const client = this.client;
+    await runStatements(client, statements);
+    if (items.length) {
+      await this.indexer.index(client, items);
+    }
+  }
+
+  /** Empties the queues into statements, and the index items the indexer must write itself. */
+  private takeStatements(): { statements: Sql[]; items: IndexItem[] } {
+    const statements: Sql[] = this.statements;
+    this.statements = [];
     if (this.newResources.length) {
       const rows = this.newResources;
       this.newResources = [];
-      await runQuery(
-        this.client,
+      statements.push(
         sql`INSERT INTO resource (rid, resource_type, id, version_id, last_updated, deleted, content, compartments, custodian)
             SELECT rid, resource_type, id, version_id, last_updated, deleted, content, compartments, custodian
             FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS x(
@@ -75,8 +147,7 @@ export class WriteTx {
     if (this.history.length) {
       const rows = this.history;
       this.history = [];
-      await runQuery(
-        this.client,
+      statements.push(
         sql`INSERT INTO resource_history (rid, version_id, resource_type, id, last_updated, method, content, compartments, custodian)
             SELECT rid, version_id, resource_type, id, last_updated, method, content, compartments, custodian
             FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS x(
@@ -84,10 +155,40 @@ export class WriteTx {
               method text, content jsonb, compartments text[], custodian text)`
       );
     }
+    let items: IndexItem[] = [];
     if (this.index.size) {
-      const items = [...this.index.values()];
+      items = [...this.index.values()];
       this.index = new Map();
-      await this.indexer.index(this.client, items);
+      if (this.indexer.statements) {
+        statements.push(...this.indexer.statements(items));
+        items = [];
+      }
+    }
+    return { statements, items };
+  }
+}
+
+/**
+ * Runs fn in a write transaction with BEGIN deferred (see WriteTx) and commits it; any throw
+ * rolls back. Serialization failures, deadlocks and RetryableConflict are retried, as in
+ * Database.transaction.
+ */
+export async function runWriteTransaction<T>(db: Database, indexer: ResourceIndexer, fn: (tx: WriteTx) => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    const connection = await db.pool.connect();
+    const tx = new WriteTx(connection, indexer, { begun: false });
+    try {
+      const result = await fn(tx);
+      await tx.commit();
+      return result;
+    } catch (err) {
+      await tx.rollback().catch(() => undefined);
+      if (attempt < 5 && isRetryable(err)) {
+        continue;
+      }
+      throw err;
+    } finally {
+      connection.release();
     }
   }
 }

@@ -1,0 +1,65 @@
+/**
+ * The benchmark's database: a scratch database on DATABASE_URL's server, or an embedded
+ * PostgreSQL in a temporary folder (as `npm start` would run one), migrated like the server
+ * does, plus the baseline's own table.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { ensureDatabase } from '../src/store/connect';
+import { startEmbeddedPostgres } from '../src/store/embedded';
+import { migrate } from '../src/store/migrate';
+import { RAW_TABLE_DDL } from './baseline/server';
+import { ROOT } from './processes';
+
+export interface BenchDatabase {
+  url: string;
+  description: string;
+  version: string;
+  close(keep: boolean): Promise<void>;
+}
+
+function withDatabase(url: string, name: string): string {
+  const u = new URL(url);
+  u.pathname = '/' + name;
+  return u.toString();
+}
+
+export async function openBenchDatabase(databaseUrl: string | undefined): Promise<BenchDatabase> {
+  let url: string;
+  let description: string;
+  let close: (keep: boolean) => Promise<void>;
+  if (databaseUrl) {
+    const name = `fhir_bench_${Date.now().toString(36)}`;
+    await ensureDatabase(databaseUrl, name);
+    url = withDatabase(databaseUrl, name);
+    description = `scratch database ${name} on DATABASE_URL's server`;
+    close = async (keep) => {
+      if (keep) return;
+      const admin = new pg.Client({ connectionString: databaseUrl });
+      await admin.connect();
+      await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await admin.end();
+    };
+  } else {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fhir-bench-'));
+    // PostgreSQL runs as the postgres user when the harness runs as root: it must reach the folder.
+    fs.chmodSync(dir, 0o755);
+    const embedded = await startEmbeddedPostgres(dir);
+    await ensureDatabase(embedded.url, 'fhir');
+    url = withDatabase(embedded.url, 'fhir');
+    description = `embedded PostgreSQL in ${dir}`;
+    close = async (keep) => {
+      await embedded.stop();
+      if (!keep) fs.rmSync(dir, { recursive: true, force: true });
+    };
+  }
+  await migrate(url, path.join(ROOT, 'migrations'));
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  await client.query(RAW_TABLE_DDL);
+  const version = (await client.query<{ server_version: string }>('SHOW server_version')).rows[0].server_version;
+  await client.end();
+  return { url, description, version, close };
+}

@@ -1,0 +1,104 @@
+/**
+ * A write sends its resource, history and search index rows as one statement (data-modifying
+ * WITH parts sharing a snapshot): an update must replace a resource's index rows, never keep
+ * the old ones beside the new or lose both, and a delete must remove them.
+ */
+import { startTestServer, type TestServer } from '../helpers/server';
+import { FhirTestClient } from '../helpers/fhir-client';
+import { ridOf } from '../../src/store/rid';
+
+let server: TestServer;
+let client: FhirTestClient;
+
+beforeAll(async () => {
+  server = await startTestServer();
+  client = server.client();
+});
+
+afterAll(async () => {
+  await server.close();
+});
+
+async function tokenRows(rid: string): Promise<string[]> {
+  const result = await server.pool.query<{ code: string }>('SELECT code FROM sp_token WHERE rid = $1 AND code IS NOT NULL ORDER BY code', [rid]);
+  return result.rows.map((r) => r.code);
+}
+
+async function identifierSearch(value: string): Promise<string[]> {
+  const res = await client.get(`Patient?identifier=urn:oid:2.16.156.10011.1.13|${value}`);
+  expect(res.status).toBe(200);
+  return (res.body.entry ?? []).map((e: any) => e.resource.id);
+}
+
+test('create, update and delete keep exactly the current version in the index', async () => {
+  const created = await client.post('Patient', {
+    resourceType: 'Patient',
+    identifier: [{ system: 'urn:oid:2.16.156.10011.1.13', value: 'IDX-OLD' }],
+    gender: 'female',
+  });
+  expect(created.status).toBe(201);
+  const id = created.body.id as string;
+  const rid = ridOf('Patient', id);
+  expect(await tokenRows(rid)).toEqual(['IDX-OLD', 'false', 'female'].sort());
+  const history = await server.pool.query('SELECT version_id, method FROM resource_history WHERE rid = $1', [rid]);
+  expect(history.rows).toEqual([{ version_id: 1, method: 'POST' }]);
+
+  const updated = await client.put(`Patient/${id}`, {
+    resourceType: 'Patient',
+    id,
+    identifier: [{ system: 'urn:oid:2.16.156.10011.1.13', value: 'IDX-NEW' }],
+    gender: 'male',
+  });
+  expect(updated.status).toBe(200);
+  expect(await tokenRows(rid)).toEqual(['IDX-NEW', 'false', 'male'].sort());
+  expect(await identifierSearch('IDX-OLD')).toEqual([]);
+  expect(await identifierSearch('IDX-NEW')).toEqual([id]);
+  const row = await server.pool.query('SELECT version_id, content FROM resource WHERE rid = $1', [rid]);
+  expect(row.rows[0].version_id).toBe(2);
+  expect(row.rows[0].content.gender).toBe('male');
+
+  expect((await client.delete(`Patient/${id}`)).status).toBe(204);
+  expect(await tokenRows(rid)).toEqual([]);
+  expect(await identifierSearch('IDX-NEW')).toEqual([]);
+  const versions = await server.pool.query('SELECT version_id, method FROM resource_history WHERE rid = $1 ORDER BY version_id', [rid]);
+  expect(versions.rows.map((r) => r.method)).toEqual(['POST', 'PUT', 'DELETE']);
+});
+
+test('a transaction writes every resource and index row of its entries, or none', async () => {
+  const bundle = {
+    resourceType: 'Bundle',
+    type: 'transaction',
+    entry: [
+      {
+        fullUrl: 'urn:uuid:8b1c2a40-0d7e-4d55-9c1a-2f4b8e6d1a01',
+        resource: { resourceType: 'Patient', identifier: [{ system: 'urn:oid:2.16.156.10011.1.13', value: 'IDX-TX' }] },
+        request: { method: 'POST', url: 'Patient' },
+      },
+      {
+        resource: {
+          resourceType: 'Observation',
+          status: 'final',
+          code: { coding: [{ system: 'http://loinc.org', code: '8867-4' }] },
+          subject: { reference: 'urn:uuid:8b1c2a40-0d7e-4d55-9c1a-2f4b8e6d1a01' },
+        },
+        request: { method: 'POST', url: 'Observation' },
+      },
+    ],
+  };
+  const ok = await client.post('', bundle);
+  expect(ok.status).toBe(200);
+  const [patientId] = await identifierSearch('IDX-TX');
+  const observations = await client.get(`Observation?patient=${patientId}&code=http://loinc.org|8867-4`);
+  expect(observations.body.entry).toHaveLength(1);
+
+  // A failing entry (If-Match on a resource that does not exist) rolls everything back.
+  const failing = structuredClone(bundle) as any;
+  failing.entry[0].resource.identifier[0].value = 'IDX-TX-ROLLED-BACK';
+  failing.entry.push({ resource: { resourceType: 'Patient', id: 'nope' }, request: { method: 'PUT', url: 'Patient/nope', ifMatch: 'W/"3"' } });
+  expect((await client.post('', failing)).status).toBe(412);
+  expect(await identifierSearch('IDX-TX-ROLLED-BACK')).toEqual([]);
+  const stray = await server.pool.query(
+    `SELECT count(*)::int AS n FROM sp_token t WHERE t.code = 'IDX-TX-ROLLED-BACK'`
+  );
+  expect(stray.rows[0].n).toBe(0);
+});
