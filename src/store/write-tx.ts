@@ -33,6 +33,7 @@ export class WriteTx {
   private newResources: ResourceRow[] = [];
   private history: HistoryRow[] = [];
   private index = new Map<string, IndexItem>();
+  private commitHooks: (() => Promise<void>)[] = [];
 
   constructor(
     readonly client: PoolClient,
@@ -56,6 +57,27 @@ export class WriteTx {
   queueIndex(item: IndexItem): void {
     const earlier = this.index.get(item.rid);
     this.index.set(item.rid, earlier ? { ...item, isNew: earlier.isNew && item.isNew } : item);
+  }
+
+  /**
+   * Runs fn once at the end of the transaction, after every write of it and before the final
+   * flush and COMMIT: work that must see all of the transaction's writes, and locks that
+   * should be held as briefly as possible (the Provenance chain heads).
+   */
+  beforeCommit(fn: () => Promise<void>): void {
+    this.commitHooks.push(fn);
+  }
+
+  /** The end of the transaction: the beforeCommit work (which may queue more rows), then the flush. */
+  async prepareCommit(): Promise<void> {
+    while (this.commitHooks.length) {
+      const hooks = this.commitHooks;
+      this.commitHooks = [];
+      for (const hook of hooks) {
+        await hook();
+      }
+    }
+    await this.flush();
   }
 
   /** Writes everything queued, in set-based statements. */
