@@ -101,6 +101,9 @@ export function buildProvenance(
         added[field] = value;
       }
     }
+    // Verified before this is built (writer.ts); the server's own signature follows them.
+    const signatures = clientSignatures(client);
+    if (signatures.length) provenance.signature = signatures;
   }
   return provenance;
 }

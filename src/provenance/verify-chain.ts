@@ -118,9 +118,10 @@ async function walk(ctx: RequestContext, head: Head, from: number, to: number, r
       }
       if (header && row.seq === 1 && header.prv !== undefined) {
         report.add(problem('chain-broken', `Provenance/${row.provenance_id} opens chain ${c} but was signed after a predecessor (${String(header.prv)})`));
-      } else if (header && prev.seq === row.seq - 1 && prev.hash && header.prv !== prev.hash) {
+      } else if (header && prev.hash && header.prv !== prev.hash) {
+        const why = prev.seq === row.seq - 1 ? 'it was altered or replaced' : 'the Provenances between them are missing';
         report.add(
-          problem('chain-broken', `Provenance/${row.provenance_id} (${where}) was signed after a predecessor hashing to ${String(header.prv)}, but seq ${prev.seq} (Provenance/${prev.id}) hashes to ${prev.hash}: it was altered or replaced`)
+          problem('chain-broken', `Provenance/${row.provenance_id} (${where}) was signed after a predecessor hashing to ${String(header.prv)}, but seq ${prev.seq} (Provenance/${prev.id}) hashes to ${prev.hash}: ${why}`)
         );
       }
       prev = { seq: row.seq, hash, id: row.provenance_id };

@@ -94,9 +94,18 @@ export async function checkProvenance(ctx: RequestContext, provenance: Provenanc
 
 /** GET /Provenance/[id]/$verify-signature */
 export async function verifyProvenanceInstance(ctx: RequestContext, id: string): Promise<Parameters> {
-  const stored = await ctx.services.repo.read(ctx, 'Provenance', id);
-  const report = await checkProvenance(ctx, stored.resource as Provenance);
-  return verificationParameters([report.part], report.issues, `Every signature of Provenance/${id} verifies`);
+  const current = await ctx.services.repo.read(ctx, 'Provenance', id);
+  // What was signed is the stored version (history); the current copy must still be that version.
+  const ref = { resourceType: 'Provenance', id, versionId: current.versionId };
+  const stored = (await loadVersions(ctx.services.db, [ref])).get(refKey(ref));
+  const report = await checkProvenance(ctx, (stored?.content ?? current.resource) as Provenance);
+  const issues = [...report.issues];
+  if (!stored?.content) {
+    issues.push(problem('provenance-missing', `Provenance/${id} version ${current.versionId} is missing from history; its current copy was checked`));
+  } else if (stored.currentCopyDiffers) {
+    issues.push(problem('current-copy-mismatch', `the current copy of Provenance/${id} (what reads return) differs from its stored version ${current.versionId}`));
+  }
+  return verificationParameters([report.part], issues, `Every signature of Provenance/${id} verifies`);
 }
 
 /** GET /[type]/[id]/$verify-signature[?version=n]: the Provenance of each version (or of version n). */
