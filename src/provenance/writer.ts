@@ -6,8 +6,9 @@
  * write can commit, builds the Provenance and snapshots the canonical form of the version.
  * Signing waits for the end of the transaction (WriteTx.beforeCommit): only then are the
  * chain heads locked (in chain order, so transactions cannot deadlock on them), each
- * Provenance signed with its chain position and its predecessor's hash, stored, and the heads
- * moved. The head rows are thus held only for the last statements and the COMMIT.
+ * Provenance signed with its chain position and its predecessor's hash, queued, and the heads
+ * moved. The head rows are thus held only for the transaction's last flush (one multi-row
+ * insert per table, the write's rows and its Provenances together) and the COMMIT.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import type { Provenance, Resource } from '@medplum/fhirtypes';
@@ -15,6 +16,7 @@ import { UserStore } from '../auth/users';
 import type { ClientProvenance, RequestContext } from '../fhir/context';
 import { errors, issue } from '../fhir/outcome';
 import type { Services, WriteEvent } from '../services';
+import { runQuery } from '../store/database';
 import { ridOf } from '../store/rid';
 import { sql } from '../store/sql';
 import type { WriteTx } from '../store/write-tx';
@@ -196,7 +198,8 @@ export class ProvenanceWriter {
       });
     }
     const moved = chains.map((chain) => ({ chain, ...heads.get(chain) }));
-    await tx.query(
+    await runQuery(
+      tx.client,
       sql`WITH heads AS (
             UPDATE provenance_chain c SET seq = h.seq, head_hash = h.hash, head_id = h.id, updated_at = now()
             FROM jsonb_to_recordset(${JSON.stringify(moved)}::jsonb) AS h(chain integer, seq bigint, hash text, id text)
@@ -211,14 +214,17 @@ export class ProvenanceWriter {
   }
 
   private async lockHeads(tx: WriteTx, chains: number[]): Promise<Map<number, { seq: number; hash?: string }>> {
+    // Straight on the connection, without flushing the rows queued so far: they are written
+    // together with the Provenances in the transaction's last flush (fewer round trips per write).
     const select = () =>
-      tx.query<{ chain: number; seq: number; head_hash: string | null }>(
+      runQuery<{ chain: number; seq: number; head_hash: string | null }>(
+        tx.client,
         sql`SELECT chain, seq, head_hash FROM provenance_chain WHERE chain = ANY(${chains}::int[]) ORDER BY chain FOR UPDATE`
       );
     let rows = (await select()).rows;
     if (rows.length < chains.length) {
       // A chain used for the first time (PROVENANCE_CHAINS was raised): create its head.
-      await tx.query(sql`INSERT INTO provenance_chain (chain) SELECT unnest(${chains}::int[]) ON CONFLICT DO NOTHING`);
+      await runQuery(tx.client, sql`INSERT INTO provenance_chain (chain) SELECT unnest(${chains}::int[]) ON CONFLICT DO NOTHING`);
       rows = (await select()).rows;
     }
     return new Map(rows.map((row) => [row.chain, { seq: Number(row.seq), hash: row.head_hash ?? undefined }]));
