@@ -7,6 +7,7 @@
  */
 import type { Parameters as FhirParameters } from '@medplum/fhirtypes';
 import { CANONICAL_BASE } from '../fhir/canonical';
+import { getResourceTypeList } from '../fhir/definitions';
 import { inputValue } from '../fhir/operations/registry';
 import { errors } from '../fhir/outcome';
 import { parseInstantRange } from '../fhir/params';
@@ -14,7 +15,7 @@ import type { ServerModule, Services } from '../services';
 import { sql } from '../store/sql';
 import { verifyChains, type ChainScope } from './verify-chain';
 import { verifyProvenanceInstance, verifyResourceVersions } from './verify';
-import { ProvenanceWriter } from './writer';
+import { ProvenanceWriter, UNPROVENANCED } from './writer';
 
 function stringInput(input: FhirParameters, name: string): string | undefined {
   const value = inputValue(input, name);
@@ -42,6 +43,8 @@ function registerOperations(services: Services): void {
     name: 'verify-signature',
     definition: `${CANONICAL_BASE}/OperationDefinition/verify-signature`,
     instance: true,
+    // Every type that has Provenances (AuditEvents have none), and Provenance itself.
+    resourceTypes: getResourceTypeList().filter((type) => type === 'Provenance' || !UNPROVENANCED.has(type)),
     affectsState: false,
     async handler(ctx, _req, target, input) {
       const { resourceType, id } = target as Required<typeof target>;

@@ -101,8 +101,8 @@ test('the signature verifies with the published JWKS over the canonical JSON of 
   expect(header).toEqual(
     expect.objectContaining({ alg: 'ES256', tgt: `Observation/${obs.id}/_history/1`, chn: expect.any(Number), seq: expect.any(Number) })
   );
-  const jwks = await (await fetch(`${server.baseUrl}/.well-known/jwks.json`)).json();
-  expect(jwks.keys.map((k: any) => k.kid)).toContain(header.kid);
+  const jwks = (await (await fetch(`${server.baseUrl}/.well-known/jwks.json`)).json()) as { keys: { kid: string }[] };
+  expect(jwks.keys.map((k) => k.kid)).toContain(header.kid);
   // Any other content does not verify.
   await expect(verifyWithJwks(server, signature.data, jcs({ ...stored, status: 'amended' }))).rejects.toThrow();
 });
@@ -209,6 +209,10 @@ test('Provenances are searchable by target, patient, agent, recorded and entity,
   expect(compartment.entry.map((e: any) => e.resource.target[0].reference).sort()).toEqual(
     [`Observation/${obs.id}/_history/1`, `Patient/${patient.id}/_history/1`, `Patient/${patient.id}/_history/2`].sort()
   );
+  // $everything is the record, not its trails.
+  const everything = (await client.get(`Patient/${patient.id}/$everything`)).body;
+  expect(everything.entry.map((e: any) => e.resource.resourceType).sort()).toEqual(['Observation', 'Patient']);
+  expect((await client.get(`AuditEvent/${everything.entry[0].resource.id}/$verify-signature`)).status).toBe(404);
   const rev = (await client.get(`Observation?_id=${obs.id}&_revinclude=Provenance:target`)).body;
   expect(rev.entry.filter((e: any) => e.search.mode === 'include').map((e: any) => e.resource.resourceType)).toEqual(['Provenance']);
 });
