@@ -34,6 +34,8 @@ export interface Config {
   profilesDir: string;
   /** Largest ValueSet expansion computed; larger ones are refused with too-costly. */
   terminologyMaxExpansion: number;
+  /** Number of Provenance hash chains: writes of different patients rarely share (and wait for) one. */
+  provenanceChains: number;
   /** SMART authorization (src/auth); lifetimes in seconds. */
   auth: AuthConfig;
 }
@@ -95,6 +97,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel,
     profilesDir: path.resolve(env.PROFILES_DIR || path.join(__dirname, '..', 'profiles')),
     terminologyMaxExpansion: Math.max(1, intFromEnv(env, 'TERMINOLOGY_MAX_EXPANSION', 10_000)),
+    provenanceChains: Math.min(65536, Math.max(1, intFromEnv(env, 'PROVENANCE_CHAINS', 64))),
     auth: {
       disabled: env.AUTH_DISABLED === 'true',
       accessTokenLifetime: intFromEnv(env, 'ACCESS_TOKEN_LIFETIME', 3600),

@@ -7,8 +7,9 @@ import { auditModule } from './audit';
 import { authModule } from './auth';
 import { keysModule } from './keys';
 import { searchModule } from './search';
+import { provenanceModule } from './provenance';
 import { retentionModule } from './retention';
 import { terminologyModule } from './terminology';
 import type { ServerModule } from './services';
 
-export const MODULES: ServerModule[] = [keysModule, searchModule, terminologyModule, authModule, auditModule, retentionModule];
+export const MODULES: ServerModule[] = [keysModule, searchModule, terminologyModule, authModule, auditModule, retentionModule, provenanceModule];

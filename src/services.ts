@@ -118,6 +118,8 @@ export interface SearchEngine {
 /** What a write hook learns of a write. */
 export interface WriteEvent {
   interaction: 'create' | 'update' | 'patch' | 'delete';
+  /** The method history records for the version: POST (server-assigned id), PUT, PATCH or DELETE. */
+  method: 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   resourceType: string;
   id: string;
   versionId: string;
@@ -126,6 +128,8 @@ export interface WriteEvent {
   resource?: Resource;
   /** The version it replaces, if any. */
   previous?: Resource;
+  /** The patient compartments of the row written (for a delete: of the version deleted). */
+  compartments: string[];
   /** Headers of the request that caused the write (e.g. X-Provenance). */
   request?: FhirRequest;
   /** The server's own record (AuditEvent, Provenance), not a client's write. */

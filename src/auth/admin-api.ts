@@ -1,7 +1,8 @@
 /**
  * The admin API (<base>/admin/...) and the EHR launch-context API (<base>/oauth2/launch):
  * JSON in and out, for a bearer token carrying the `admin` scope (the bootstrap admin
- * client has it). Registers clients and users, rotates signing keys, creates launch contexts.
+ * client has it). Registers clients and users (with the public keys a practitioner signs
+ * with), rotates signing keys, creates launch contexts.
  */
 import express, { type Request, type Response } from 'express';
 import { ADMIN_SCOPE } from '../access/scopes';
@@ -10,7 +11,7 @@ import { clientProblem, type NewClient } from './clients';
 import { bearerClaims, type AuthServer } from './context';
 import { OAuthError, oauthErrors, oauthHandler } from './oauth';
 import type { LaunchContext } from './tokens';
-import { userProblem, type NewUser } from './users';
+import { userProblem, type NewUser, type SigningJwks } from './users';
 
 const LAUNCH_LIFETIME = 3600;
 
@@ -114,6 +115,15 @@ export function adminRouter(auth: AuthServer, adminPath: string, oauthPath: stri
     if (problem) throw oauthErrors.invalidRequest(problem);
     res.status(201).json(await validated(() => auth.users.create(input)));
   }));
+  // A practitioner's own signing keys (a small JWKS of public keys): PUT replaces, DELETE removes them.
+  for (const method of ['put', 'delete'] as const) {
+    router[method](`${adminPath}/users/:id/signing-keys`, json, admin(auth, async (req, res) => {
+      const input = method === 'put' ? body<SigningJwks>(req) : undefined;
+      const user = await validated(() => auth.users.setSigningJwks(String(req.params.id), input));
+      if (!user) throw new OAuthError(404, 'not_found', 'No such active user');
+      res.json(user);
+    }));
+  }
   router.delete(`${adminPath}/users/:id`, admin(auth, async (req, res) => {
     if (!(await auth.users.deactivate(String(req.params.id)))) throw new OAuthError(404, 'not_found', 'No such active user');
     res.status(204).end();

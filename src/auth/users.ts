@@ -3,7 +3,8 @@
  * resource and Organization) and patients (linked to their Patient resource). Passwords are
  * hashed with scrypt; login sessions live in PostgreSQL behind a random cookie value.
  */
-import { randomUUID, scrypt as scryptCb, timingSafeEqual, randomBytes, type ScryptOptions } from 'node:crypto';
+import { createPublicKey, randomUUID, scrypt as scryptCb, timingSafeEqual, randomBytes, type ScryptOptions } from 'node:crypto';
+import type { JWK } from 'jose';
 import type { Database } from '../store/database';
 import { sql } from '../store/sql';
 import { randomToken, tokenHash } from './oauth';
@@ -15,6 +16,12 @@ export interface User {
   /** "Practitioner/123" or "Patient/456". */
   fhirUser: string;
   organization?: string;
+  /** The user's own public keys, with which they sign what they write (Provenance author signatures). */
+  signingJwks?: SigningJwks;
+}
+
+export interface SigningJwks {
+  keys: JWK[];
 }
 
 export interface NewUser {
@@ -23,6 +30,7 @@ export interface NewUser {
   fhirUser: string;
   organization?: string;
   displayName?: string;
+  signingJwks?: SigningJwks;
 }
 
 interface UserRow {
@@ -32,6 +40,40 @@ interface UserRow {
   display_name: string | null;
   fhir_user: string;
   organization: string | null;
+  signing_jwks: SigningJwks | null;
+}
+
+/** Algorithms a user's signing key may declare (JWS, RFC 7518 and RFC 8037). */
+export const USER_SIGNING_ALGS = ['ES256', 'ES384', 'ES512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'EdDSA'];
+const MAX_SIGNING_KEYS = 5;
+const MAX_SIGNING_JWKS_BYTES = 8192;
+const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
+
+/** Why a user's signing JWKS is not acceptable: a few public signature keys, each with its kid. */
+export function signingJwksProblem(jwks: unknown): string | undefined {
+  const set = jwks as SigningJwks;
+  if (!set || typeof set !== 'object' || !Array.isArray(set.keys) || set.keys.length === 0) {
+    return 'signingJwks must be a JWKS: {"keys": [ ...public keys... ]}';
+  }
+  if (set.keys.length > MAX_SIGNING_KEYS) return `signingJwks may hold at most ${MAX_SIGNING_KEYS} keys`;
+  if (JSON.stringify(set).length > MAX_SIGNING_JWKS_BYTES) return `signingJwks may be at most ${MAX_SIGNING_JWKS_BYTES} bytes`;
+  const kids = new Set<string>();
+  for (const key of set.keys) {
+    if (!key || typeof key !== 'object') return 'every key of signingJwks must be a JWK object';
+    if (typeof key.kid !== 'string' || !key.kid || key.kid.length > 200) return 'every key of signingJwks needs a kid';
+    if (kids.has(key.kid)) return `signingJwks has two keys with kid "${key.kid}"`;
+    kids.add(key.kid);
+    if (PRIVATE_MEMBERS.some((m) => m in key)) return `key "${key.kid}" holds private key material: register the public key only`;
+    if (!['EC', 'RSA', 'OKP'].includes(key.kty as string)) return `key "${key.kid}": kty must be EC, RSA or OKP`;
+    if (key.alg !== undefined && !USER_SIGNING_ALGS.includes(key.alg)) return `key "${key.kid}": alg must be one of ${USER_SIGNING_ALGS.join(', ')}`;
+    if (key.use !== undefined && key.use !== 'sig') return `key "${key.kid}": use must be "sig"`;
+    try {
+      createPublicKey({ key: key as import('node:crypto').JsonWebKey, format: 'jwk' });
+    } catch (err) {
+      return `key "${key.kid}" is not a valid public key (${(err as Error).message})`;
+    }
+  }
+  return undefined;
 }
 
 const SCRYPT = { N: 16384, r: 8, p: 1, keylen: 32 };
@@ -63,6 +105,7 @@ function toUser(row: UserRow): User {
     ...(row.display_name && { displayName: row.display_name }),
     fhirUser: row.fhir_user,
     ...(row.organization && { organization: row.organization }),
+    ...(row.signing_jwks && { signingJwks: row.signing_jwks }),
   };
 }
 
@@ -75,6 +118,7 @@ export function userProblem(input: NewUser): string | undefined {
   if (input.organization !== undefined && !/^[A-Za-z0-9\-.]{1,64}$/.test(input.organization)) return 'organization must be an Organization id';
   // A practitioner acts for an organization, which becomes the custodian of what they write.
   if (input.fhirUser.startsWith('Practitioner/') && !input.organization) return 'a practitioner needs an organization (Organization id)';
+  if (input.signingJwks !== undefined) return signingJwksProblem(input.signingJwks);
   return undefined;
 }
 
@@ -94,9 +138,9 @@ export class UserStore {
     const problem = userProblem(input);
     if (problem) throw new Error(problem);
     const result = await this.db.query<UserRow>(
-      sql`INSERT INTO auth_user (user_id, username, password_hash, display_name, fhir_user, organization)
+      sql`INSERT INTO auth_user (user_id, username, password_hash, display_name, fhir_user, organization, signing_jwks)
           VALUES (${randomUUID()}, ${input.username}, ${await hashPassword(input.password)}, ${input.displayName ?? null},
-                  ${input.fhirUser}, ${input.organization ?? null})
+                  ${input.fhirUser}, ${input.organization ?? null}, ${input.signingJwks ? JSON.stringify(input.signingJwks) : null})
           ON CONFLICT (username) DO NOTHING RETURNING *`
     );
     if (!result.rows[0]) throw new Error(`A user named "${input.username}" already exists`);
@@ -111,6 +155,29 @@ export class UserStore {
   async get(userId: string): Promise<User | undefined> {
     const result = await this.db.query<UserRow>(sql`SELECT * FROM auth_user WHERE user_id = ${userId} AND active`);
     return result.rows[0] ? toUser(result.rows[0]) : undefined;
+  }
+
+  /** Replaces a user's signing keys (undefined removes them); false when there is no such active user. */
+  async setSigningJwks(userId: string, jwks: SigningJwks | undefined): Promise<User | undefined> {
+    if (jwks !== undefined) {
+      const problem = signingJwksProblem(jwks);
+      if (problem) throw new Error(problem);
+    }
+    const result = await this.db.query<UserRow>(
+      sql`UPDATE auth_user SET signing_jwks = ${jwks ? JSON.stringify(jwks) : null} WHERE user_id = ${userId} AND active RETURNING *`
+    );
+    return result.rows[0] ? toUser(result.rows[0]) : undefined;
+  }
+
+  /**
+   * The signing keys of the active users whose FHIR resource is fhirUser ("Practitioner/1"),
+   * read through `via` (a write's own transaction, so that it never waits for a second connection).
+   */
+  async signingKeysOf(fhirUser: string, via: Pick<Database, 'query'> = this.db): Promise<JWK[]> {
+    const result = await via.query<{ signing_jwks: SigningJwks }>(
+      sql`SELECT signing_jwks FROM auth_user WHERE fhir_user = ${fhirUser} AND active AND signing_jwks IS NOT NULL`
+    );
+    return result.rows.flatMap((row) => row.signing_jwks.keys);
   }
 
   async deactivate(userId: string): Promise<boolean> {

@@ -6,8 +6,8 @@
  *   client add --name "My app" --type public --redirect-uri https://app/cb --scope 'launch/patient' --scope 'patient/*.rs'
  *   client add --name "Backend" --type confidential-asymmetric --jwks-uri https://svc/jwks.json --scope 'system/*.rs'
  *   client list | client remove <id> | client secret <id>
- *   user add --username alice --password '...' --fhir-user Practitioner/1 --organization org1 [--name "Dr Alice"]
- *   user list | user remove <id>
+ *   user add --username alice --password '...' --fhir-user Practitioner/1 --organization org1 [--name "Dr Alice"] [--jwks-file keys.json]
+ *   user list | user remove <id> | user keys <id> --jwks-file keys.json | user keys <id> --clear
  *   keys rotate [--alg RS256|ES256] [--retain-seconds N]
  *   launch --patient <id> [--encounter <id>] [--client <id>]
  */
@@ -82,7 +82,8 @@ const USAGE = `Usage: npm run admin -- <command>
              [--jwks-file <file> | --jwks-uri <url>] [--organization <id>] [--purpose <ActReason code>]... [--admin]
   client list | client remove <id> | client secret <id>
   user add --username <name> --password <password> --fhir-user Practitioner/<id>|Patient/<id> [--organization <id>] [--name <display name>]
-  user list | user remove <id>
+           [--jwks-file <public signing keys>]
+  user list | user remove <id> | user keys <id> --jwks-file <file> | user keys <id> --clear
   keys rotate [--alg RS256|ES256] [--retain-seconds <n>]
   launch --patient <id> [--encounter <id>] [--client <client id>]`;
 
@@ -117,14 +118,24 @@ async function run(db: Database, args: Args): Promise<unknown> {
       if (!secret) throw new Error(`No active confidential-symmetric client "${id}"`);
       return { clientId: id, clientSecret: secret };
     }
-    case 'user add':
+    case 'user add': {
+      const jwksFile = one(args, 'jwks-file');
       return users.create({
         username: required(args, 'username'),
         password: required(args, 'password'),
         fhirUser: required(args, 'fhir-user'),
         organization: one(args, 'organization'),
         displayName: one(args, 'name'),
+        ...(jwksFile && { signingJwks: JSON.parse(fs.readFileSync(jwksFile, 'utf8')) }),
       });
+    }
+    case 'user keys': {
+      const jwksFile = one(args, 'jwks-file');
+      if (!id || (!jwksFile && one(args, 'clear') !== 'true')) throw new Error('user keys <id> needs --jwks-file <file> or --clear');
+      const user = await users.setSigningJwks(id, jwksFile ? JSON.parse(fs.readFileSync(jwksFile, 'utf8')) : undefined);
+      if (!user) throw new Error(`No active user "${id}"`);
+      return user;
+    }
     case 'user list':
       return users.list();
     case 'user remove':

@@ -12,8 +12,9 @@
 import { randomUUID } from 'node:crypto';
 import type { Bundle, BundleEntry, BundleEntryResponse, OperationOutcome, Resource } from '@medplum/fhirtypes';
 import type { AuditRecord, FhirRequest, FhirResponse, HttpMethod, RequestContext } from './context';
-import { errors, FhirError, issue, outcome } from './outcome';
+import { errors, FhirError, informational, issue, outcome } from './outcome';
 import { executeRequest } from './router';
+import { systemContext } from './system-context';
 import { criteriaParams, lockCriteria } from './interactions/write';
 
 const ORDER: Record<string, number> = { DELETE: 0, POST: 1, PUT: 2, PATCH: 2, GET: 3, HEAD: 3 };
@@ -113,6 +114,11 @@ function entryResponse(response: FhirResponse, method: string, prefer: RequestCo
 
 export async function processBundle(ctx: RequestContext, req: FhirRequest): Promise<FhirResponse> {
   const bundle = bundleBody(req);
+  if (req.provenance) {
+    throw errors.badRequest(
+      'X-Provenance applies to a single create, update, patch or delete; in a transaction, add a Provenance entry that targets the entry it is about'
+    );
+  }
   return bundle.type === 'transaction' ? transaction(ctx, bundle) : batch(ctx, bundle);
 }
 
@@ -148,6 +154,7 @@ interface Planned {
 async function transaction(ctx: RequestContext, bundle: Bundle): Promise<FhirResponse> {
   const entries = bundle.entry ?? [];
   const audit: AuditRecord[] = [];
+  let carriers = new Map<Planned, Planned>();
   const responses = await ctx.services.repo.inTransaction(ctx, async (txCtx) => {
     audit.length = 0; // a retried transaction starts its audit trail afresh
     const entryCtx: RequestContext = { ...txCtx, audit };
@@ -158,12 +165,18 @@ async function transaction(ctx: RequestContext, bundle: Bundle): Promise<FhirRes
       }
     }
     const ids = await settleIdentities(entryCtx, planned);
+    carriers = provenanceCarriers(planned);
     for (const p of planned) {
       if (p.request.body && typeof p.request.body === 'object' && (p.request.body as Resource).resourceType) {
         p.request.body = await rewriteReferences(entryCtx, p.request.body as Resource, ids, p.index);
       }
     }
-    const ordered = [...planned].sort((a, b) => ORDER[a.request.method] - ORDER[b.request.method] || a.index - b.index);
+    for (const [carrier, target] of carriers) {
+      target.request.provenance = { resource: carrier.request.body, source: `Bundle.entry[${carrier.index}]`, id: carrier.request.assignedId };
+    }
+    const ordered = planned
+      .filter((p) => !carriers.has(p))
+      .sort((a, b) => ORDER[a.request.method] - ORDER[b.request.method] || a.index - b.index);
     const results: BundleEntry[] = new Array(entries.length);
     for (const p of ordered) {
       const response: FhirResponse = p.existing
@@ -189,8 +202,58 @@ async function transaction(ctx: RequestContext, bundle: Bundle): Promise<FhirRes
     }
     return results;
   });
+  for (const [carrier] of carriers) {
+    const response = await carrierResponse(ctx, carrier);
+    responses[carrier.index] = entryResponse(response, 'POST', ctx.prefer);
+    audit.push({
+      interaction: 'create',
+      resourceType: 'Provenance',
+      id: carrier.request.assignedId,
+      versionId: response.versionId,
+      status: response.status,
+      method: 'POST',
+      url: carrier.request.url,
+    });
+  }
   ctx.audit.push(...audit);
   return { status: 200, resource: { resourceType: 'Bundle', type: 'transaction-response', entry: responses } };
+}
+
+/**
+ * Provenance entries about another entry of the Bundle (`target` is that entry's fullUrl):
+ * each carries the client's record of that write (agents, reason, the author's signature),
+ * so it is not created on its own but handed to the entry it targets, and becomes the
+ * Provenance the server records for that write (see src/provenance).
+ */
+function provenanceCarriers(planned: Planned[]): Map<Planned, Planned> {
+  const byFullUrl = new Map(planned.filter((p) => p.entry.fullUrl).map((p) => [p.entry.fullUrl as string, p]));
+  const carriers = new Map<Planned, Planned>();
+  for (const p of planned) {
+    const body = p.request.body as { resourceType?: string; target?: { reference?: string }[] } | undefined;
+    if (p.request.method !== 'POST' || p.request.path !== 'Provenance' || body?.resourceType !== 'Provenance') continue;
+    const targets = (Array.isArray(body.target) ? body.target : []).map((t) => byFullUrl.get(t?.reference ?? ''));
+    const inBundle = targets.filter((t): t is Planned => t !== undefined && t !== p);
+    if (inBundle.length === 0) continue;
+    if (targets.length !== 1 || p.request.ifNoneExist) {
+      throw errors.badRequest(`Bundle.entry[${p.index}]: a Provenance entry about another entry must have exactly one target and no ifNoneExist`, `Bundle.entry[${p.index}].resource.target`);
+    }
+    const target = inBundle[0];
+    if (!['POST', 'PUT', 'PATCH', 'DELETE'].includes(target.request.method) || target.request.provenance || [...carriers.values()].includes(target)) {
+      throw errors.badRequest(`Bundle.entry[${p.index}]: its target Bundle.entry[${target.index}] must be a write with no other Provenance entry`, `Bundle.entry[${p.index}].resource.target`);
+    }
+    carriers.set(p, target);
+  }
+  return carriers;
+}
+
+/** After commit: the Provenance a carrier became, or why there is none (its target wrote no new version). */
+async function carrierResponse(ctx: RequestContext, carrier: Planned): Promise<FhirResponse> {
+  const id = carrier.request.assignedId as string;
+  const stored = await ctx.services.repo.currentRow(systemContext(ctx.services), 'Provenance', id);
+  if (!stored) {
+    return { status: 200, resource: informational(`Bundle.entry[${carrier.index}]: its target wrote no new version, so no Provenance was recorded`) };
+  }
+  return { status: 201, location: `${ctx.baseUrl}/Provenance/${id}/_history/${stored.versionId}`, versionId: stored.versionId, lastModified: stored.lastUpdated };
 }
 
 /**

@@ -136,6 +136,21 @@ export interface FhirRequest {
   url: string;
   /** For a create inside a transaction: the id the server already chose (so references could be rewritten). */
   assignedId?: string;
+  /**
+   * A Provenance the client sent with this write: the X-Provenance header (parsed JSON), or a
+   * Provenance entry of the same transaction Bundle that targets this entry. The provenance
+   * module verifies its signatures and completes it into the Provenance of the write.
+   */
+  provenance?: ClientProvenance;
+}
+
+export interface ClientProvenance {
+  /** The parsed JSON, as sent (not yet checked to be a Provenance). */
+  resource: unknown;
+  /** Where it came from, for error messages: "X-Provenance header", "Bundle.entry[3]". */
+  source: string;
+  /** The id the stored Provenance takes (a transaction entry's, so that its response can name it). */
+  id?: string;
 }
 
 export interface FhirResponse {

@@ -139,6 +139,10 @@ async function handleFhir(services: Services, req: Request, res: Response): Prom
       ifModifiedSince: header(req, 'if-modified-since'),
       url: config.baseUrl + req.url,
     };
+    const xProvenance = header(req, 'x-provenance');
+    if (xProvenance !== undefined) {
+      fhirRequest.provenance = { resource: parseProvenanceHeader(xProvenance), source: 'X-Provenance header' };
+    }
     // The CapabilityStatement is public (SMART clients read it before they have a token).
     if (path !== 'metadata') {
       const { principal, access } = await services.authenticator.authenticate(req, config);
@@ -165,6 +169,15 @@ async function handleFhir(services: Services, req: Request, res: Response): Prom
   // No access without a record: the audit trail is stored before the response leaves.
   await services.audit.write(ctx, ctx.audit);
   renderResponse(res, response, { mediaType, pretty, head });
+}
+
+/** The X-Provenance header: a Provenance resource as JSON (FHIR RESTful API, "Provenance"). */
+function parseProvenanceHeader(value: string): unknown {
+  try {
+    return JSON.parse(value);
+  } catch {
+    throw errors.badRequest('The X-Provenance header must hold a Provenance resource as JSON');
+  }
 }
 
 /** Used before authentication has established anything: nothing is visible. */

@@ -5,7 +5,8 @@
  * One active key per algorithm signs; rotate() replaces it. A retired key stays published
  * in the JWKS and accepted for verification: access tokens signed by it keep working until
  * they expire, and Provenance signatures (which must be verifiable for the records' whole
- * legal retention period) keep verifying for good.
+ * legal retention period) keep verifying for good: a key handed out by recordSigningKey()
+ * is marked as a record-signing key and never expires, whatever retention a rotation asks.
  */
 import { randomUUID } from 'node:crypto';
 import { exportJWK, generateKeyPair, importJWK, type JWK, type KeyLike } from 'jose';
@@ -37,6 +38,7 @@ interface KeyRow {
   private_jwk: JWK;
   retired_at: string | null;
   expires_at: string | null;
+  signs_records?: boolean;
 }
 
 /** How long a key is trusted from the cache before the database is asked again. */
@@ -44,9 +46,13 @@ const ACTIVE_CACHE_MS = 30_000;
 /** Arbitrary constant naming the lock that serializes key creation across processes. */
 const KEY_LOCK = 7_340_022;
 
+/** The algorithm of record (Provenance) signatures: ES256 signs in a fraction of RS256's time. */
+export const RECORD_SIGNING_ALG: SigningAlg = 'ES256';
+
 export class KeyStore {
   private active = new Map<SigningAlg, { key: SigningKey; loadedAt: number }>();
   private verification = new Map<string, { key: VerificationKey; loadedAt: number }>();
+  private record?: { key: SigningKey; loadedAt: number };
 
   constructor(private readonly db: Database) {}
 
@@ -62,6 +68,37 @@ export class KeyStore {
     }
     const key = await toSigningKey(row);
     this.active.set(alg, { key, loadedAt: Date.now() });
+    return key;
+  }
+
+  /**
+   * The key that signs records (Provenance) now, read through `via` (a write's own
+   * transaction: the write path never waits for a second pool connection). Before it signs
+   * anything it is marked as a record-signing key, which clears any expiry: what it signs must
+   * stay verifiable for the records' whole retention period, even if a rotation raced with
+   * this and asked otherwise. Only a key seen marked (committed) is cached; until then every
+   * caller marks it again in its own transaction, so no signature can commit with an unmarked key.
+   */
+  async recordSigningKey(via: Pick<Database, 'query'> = this.db): Promise<SigningKey> {
+    const cached = this.record;
+    if (cached && Date.now() - cached.loadedAt < ACTIVE_CACHE_MS) {
+      return cached.key;
+    }
+    let row = (
+      await via.query<KeyRow>(
+        sql`SELECT kid, alg, public_jwk, private_jwk, retired_at, expires_at, signs_records FROM signing_key
+            WHERE alg = ${RECORD_SIGNING_ALG} AND retired_at IS NULL`
+      )
+    ).rows[0];
+    // Only on a new database (the provenance module asks at start-up, so not on the write path).
+    row ??= await this.createKey(RECORD_SIGNING_ALG, false);
+    const key = await toSigningKey(row);
+    if (row.signs_records) {
+      this.record = { key, loadedAt: Date.now() };
+    } else {
+      await via.query(sql`UPDATE signing_key SET signs_records = true, expires_at = NULL WHERE kid = ${row.kid}`);
+      this.verification.delete(row.kid);
+    }
     return key;
   }
 
@@ -103,11 +140,13 @@ export class KeyStore {
 
   /**
    * Makes a new key the active one for alg. The previous key stops signing at once but stays
-   * published; `retainFor` (ms) sets when it expires (undefined: never, as for Provenance keys).
+   * published; `retainFor` (ms) sets when it expires (undefined: never). A key that has signed
+   * records never expires.
    */
   async rotate(alg: SigningAlg, retainFor?: number): Promise<string> {
     const row = await this.createKey(alg, true, retainFor);
     this.active.delete(alg);
+    if (alg === RECORD_SIGNING_ALG) this.record = undefined;
     return row.kid;
   }
 
@@ -137,7 +176,8 @@ export class KeyStore {
       if (existing.rows[0]) {
         await client.query(
           `UPDATE signing_key SET retired_at = now(),
-             expires_at = CASE WHEN $2::bigint IS NULL THEN NULL ELSE now() + ($2::bigint * interval '1 millisecond') END
+             expires_at = CASE WHEN $2::bigint IS NULL OR signs_records THEN NULL
+                               ELSE now() + ($2::bigint * interval '1 millisecond') END
            WHERE kid = $1`,
           [existing.rows[0].kid, retainFor ?? null]
         );

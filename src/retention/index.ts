@@ -92,6 +92,10 @@ export const retentionModule: ServerModule = {
       instance: true,
       affectsState: true,
       async handler(ctx, _req, target) {
+        if (ctx.services.immutableTypes.has(target.resourceType as string)) {
+          // The audit and provenance trails are never removed (a removed Provenance breaks its chain).
+          throw errors.methodNotAllowed(`${target.resourceType} resources cannot be expunged`, ['GET']);
+        }
         const versions = await expunge(ctx, target.resourceType as string, target.id as string);
         const outcome = informational(`Expunged ${target.resourceType}/${target.id}: ${versions} version(s) permanently removed`);
         return { status: 200, resource: outcome };

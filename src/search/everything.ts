@@ -18,11 +18,13 @@ import { pageTokens, runPage, whereClause } from './query';
 import { paramsOf } from './registry';
 
 /**
- * The patient's record: every type of their compartment except AuditEvent, which is the log
- * of accesses to the record rather than part of it (patients read it through AuditEvent search).
+ * The patient's record: every type of their compartment except AuditEvent and Provenance, the
+ * logs of accesses to and writes of the record rather than part of it (one Provenance per
+ * version would double the answer); they are read through search (Patient/[id]/Provenance).
  */
+const TRAILS = new Set(['AuditEvent', 'Provenance']);
 function recordTypes(): string[] {
-  return ['Patient', ...getResourceTypeList().filter((t) => t !== 'AuditEvent' && patientCompartmentParams(t).length > 0)];
+  return ['Patient', ...getResourceTypeList().filter((t) => !TRAILS.has(t) && patientCompartmentParams(t).length > 0)];
 }
 
 /**

@@ -55,6 +55,11 @@ export interface WriteOptions {
   internal?: boolean;
   /** For create: an id the server generated earlier (transaction Bundles); never a client's id. */
   id?: string;
+  /**
+   * For internal records: the patient compartments the row belongs to, instead of those its
+   * content names (a Provenance belongs to the compartments of the version it records).
+   */
+  compartments?: string[];
 }
 
 interface DbRow {
@@ -195,8 +200,8 @@ export class Repository {
     const resource = this.prepare(input, id, '1', new Date().toISOString());
     await this.check(ctx, 'create', resource, undefined, { validate: !options.internal, access: !options.internal });
     return this.inTransaction(ctx, async (txCtx, tx) => {
-      const row = this.toRow(txCtx, resource);
-      const event = this.event('create', resource, undefined, options);
+      const row = this.toRow(txCtx, resource, undefined, options.internal ? options.compartments : undefined);
+      const event = this.event('create', 'POST', resource, undefined, options, row.compartments);
       await this.runHooks('beforeWrite', txCtx, tx, event);
       // A fresh UUID cannot collide, so the insert can wait for the next flush.
       tx.queueNewResource(row);
@@ -238,9 +243,9 @@ export class Repository {
       }
       const versionId = String(Number(current?.versionId ?? 0) + 1);
       const resource = this.prepare(input, id, versionId, new Date().toISOString());
-      const row = this.toRow(txCtx, resource, current?.custodian);
+      const row = this.toRow(txCtx, resource, current?.custodian, options.internal ? options.compartments : undefined);
       const created = !current || current.deleted;
-      const event = this.event(created ? 'create' : interaction, resource, current?.resource, options);
+      const event = this.event(created ? 'create' : interaction, interaction === 'patch' ? 'PATCH' : 'PUT', resource, current?.resource, options, row.compartments);
       await this.runHooks('beforeWrite', txCtx, tx, event);
       if (!current) {
         const inserted = await runQuery(
@@ -257,7 +262,7 @@ export class Repository {
       } else {
         this.updateRow(tx, row);
       }
-      tx.queueHistory({ ...row, method: interaction === 'patch' ? 'PATCH' : 'PUT' });
+      tx.queueHistory({ ...row, method: event.method });
       tx.queueIndex({ rid: row.rid, resourceType, resource, isNew: !current });
       await this.runHooks('afterWrite', txCtx, tx, event);
       return { resource, created, changed: true };
@@ -289,11 +294,13 @@ export class Repository {
       const lastUpdated = new Date().toISOString();
       const event: WriteEvent = {
         interaction: 'delete',
+        method: 'DELETE',
         resourceType,
         id,
         versionId,
         lastUpdated,
         previous: current.resource,
+        compartments: current.compartments,
         request: options.request,
         internal: options.internal,
       };
@@ -356,7 +363,7 @@ export class Repository {
     return orderResourceKeys({ ...rest, id, meta: cleanMeta } as Resource);
   }
 
-  private toRow(ctx: RequestContext, resource: Resource, keepCustodian?: string): ResourceRow {
+  private toRow(ctx: RequestContext, resource: Resource, keepCustodian?: string, compartments?: string[]): ResourceRow {
     return {
       rid: ridOf(resource.resourceType, resource.id as string),
       resource_type: resource.resourceType,
@@ -365,25 +372,29 @@ export class Repository {
       last_updated: resource.meta?.lastUpdated as string,
       deleted: false,
       content: resource,
-      compartments: patientCompartments(resource, ctx.baseUrl),
+      compartments: compartments ?? patientCompartments(resource, ctx.baseUrl),
       custodian: keepCustodian ?? ctx.principal.organization ?? null,
     };
   }
 
   private event(
     interaction: WriteEvent['interaction'],
+    method: WriteEvent['method'],
     resource: Resource,
     previous: Resource | undefined,
-    options: WriteOptions
+    options: WriteOptions,
+    compartments: string[]
   ): WriteEvent {
     return {
       interaction,
+      method,
       resourceType: resource.resourceType,
       id: resource.id as string,
       versionId: resource.meta?.versionId as string,
       lastUpdated: resource.meta?.lastUpdated as string,
       resource,
       previous,
+      compartments,
       request: options.request,
       internal: options.internal,
     };

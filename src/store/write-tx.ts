@@ -36,6 +36,7 @@ export class WriteTx {
   private index = new Map<string, IndexItem>();
   private begun: boolean;
   private beginFailure: unknown;
+  private commitHooks: (() => Promise<void>)[] = [];
 
   /**
    * `begun: false` defers BEGIN until the transaction first talks to the database, so that a
@@ -78,6 +79,7 @@ export class WriteTx {
    * statement in autocommit mode, which PostgreSQL applies entirely or not at all.
    */
   async commit(): Promise<void> {
+    await this.runCommitHooks();
     if (!this.begun && !this.needsSeveralStatements()) {
       await runStatements(this.connection, this.takeStatements().statements);
       return;
@@ -85,6 +87,26 @@ export class WriteTx {
     await this.flush();
     if (this.beginFailure) throw this.beginFailure;
     await runQuery(this.connection, sql`COMMIT`);
+  }
+
+  /**
+   * Runs fn once at the end of the transaction, after every write of it and before the final
+   * flush and COMMIT: work that must see all of the transaction's writes, and locks that
+   * should be held as briefly as possible (the Provenance chain heads).
+   */
+  beforeCommit(fn: () => Promise<void>): void {
+    this.commitHooks.push(fn);
+  }
+
+  /** The beforeCommit work, which may queue more rows or register more hooks. */
+  private async runCommitHooks(): Promise<void> {
+    while (this.commitHooks.length) {
+      const hooks = this.commitHooks;
+      this.commitHooks = [];
+      for (const hook of hooks) {
+        await hook();
+      }
+    }
   }
 
   /** Undoes whatever was sent; nothing to do when BEGIN never was. */

@@ -1,10 +1,12 @@
 /**
  * `npm run admin -- ...` (dist/cli/admin.js) against a real database: registers clients and
- * users, lists them, rotates a signing key and creates an EHR launch context.
+ * users (with their signing keys), lists them, rotates a signing key and creates an EHR launch context.
  */
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+import { exportJWK, generateKeyPair } from 'jose';
 import pg from 'pg';
 import { createTestDatabase, dropTestDatabase } from '../helpers/server';
 
@@ -64,4 +66,27 @@ test('registers clients and users, rotates keys, creates launch contexts', async
   expect(row.rows[0].context).toEqual({ patient: 'p1' });
 
   expect((await admin('client', 'frobnicate')).code).toBe(1);
+});
+
+test("registers a practitioner's signing keys (a small public JWKS) and replaces or clears them", async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jwks-'));
+  const pair = await generateKeyPair('ES256', { extractable: true });
+  const publicFile = path.join(dir, 'public.json');
+  fs.writeFileSync(publicFile, JSON.stringify({ keys: [{ ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'ES256' }] }));
+  const privateFile = path.join(dir, 'private.json');
+  fs.writeFileSync(privateFile, JSON.stringify({ keys: [{ ...(await exportJWK(pair.privateKey)), kid: 'k1' }] }));
+
+  const added = await admin('user', 'add', '--username', 'signer', '--password', 'a long secret', '--fhir-user', 'Practitioner/pr9', '--organization', 'org1', '--jwks-file', publicFile);
+  expect(added.code).toBe(0);
+  const user = JSON.parse(added.stdout);
+  expect(user.signingJwks.keys.map((k: { kid: string }) => k.kid)).toEqual(['k1']);
+
+  const refused = await admin('user', 'keys', user.userId, '--jwks-file', privateFile);
+  expect(refused.code).toBe(1);
+  expect(refused.stderr).toMatch(/private key material/);
+  const cleared = await admin('user', 'keys', user.userId, '--clear');
+  expect(cleared.code).toBe(0);
+  const row = await pool.query('SELECT signing_jwks FROM auth_user WHERE user_id = $1', [user.userId]);
+  expect(row.rows[0].signing_jwks).toBeNull();
+  fs.rmSync(dir, { recursive: true });
 });

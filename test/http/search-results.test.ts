@@ -115,6 +115,8 @@ describe('_include and _revinclude', () => {
       'Encounter:include',
       'Observation:include',
       'Patient:match',
+      // The Provenance of the patient's one version (its target is Patient/[id]/_history/1).
+      'Provenance:include',
     ]);
     const star = (await client.get(`Encounter?subject=${patients[1]}&_include=*`)).body;
     expect(star.entry.map((e: any) => e.resource.resourceType).sort()).toEqual(['Encounter', 'Organization', 'Patient']);

@@ -1,0 +1,160 @@
+/**
+ * $verify-signature: recomputes the canonical form of the version a Provenance is about, as
+ * stored now, and checks every signature of the Provenance against it; on a resource, does
+ * that for the Provenance of each of its versions (or of the one asked for).
+ */
+import type { OperationOutcomeIssue, Parameters, ParametersParameter, Provenance } from '@medplum/fhirtypes';
+import { UserStore } from '../auth/users';
+import type { RequestContext } from '../fhir/context';
+import { errors } from '../fhir/outcome';
+import { ridOf } from '../store/rid';
+import { sql } from '../store/sql';
+import { checkAuthorSignature, checkServerSignature, isServerSignature, type SignatureCheck } from './checks';
+import { problem, signatureIssue, signaturePart, verificationParameters } from './report';
+import { loadVersions, parseVersionReference, refKey, type LoadedVersion } from './versions';
+
+export interface ProvenanceReport {
+  valid: boolean;
+  part: ParametersParameter;
+  issues: OperationOutcomeIssue[];
+  checks: SignatureCheck[];
+  /** The chain header of the server signature, when there is one. */
+  header?: Record<string, unknown>;
+}
+
+export interface CheckOptions {
+  /** Target versions already loaded (batches). */
+  loaded?: Map<string, LoadedVersion>;
+  /** Whether the server wrote it (has a chain link), when the caller already knows. */
+  linked?: boolean;
+}
+
+/** Every signature of a Provenance against the version it is about, as stored now. */
+export async function checkProvenance(ctx: RequestContext, provenance: Provenance, options: CheckOptions = {}): Promise<ProvenanceReport> {
+  const { loaded } = options;
+  const { services, baseUrl } = ctx;
+  const issues: OperationOutcomeIssue[] = [];
+  const checks: SignatureCheck[] = [];
+  let header: Record<string, unknown> | undefined;
+  const name = `Provenance/${provenance.id}`;
+  const ref = provenance.target?.length === 1 ? parseVersionReference(provenance.target[0].reference, baseUrl) : undefined;
+  const signatures = provenance.signature ?? [];
+  if (!ref) {
+    issues.push(problem('malformed', `${name} must have exactly one version-specific target to be verified`, 'Provenance.target'));
+  } else if (signatures.length === 0) {
+    issues.push(problem('malformed', `${name} has no signature`, 'Provenance.signature'));
+  } else {
+    const target = refKey(ref);
+    const version = (loaded?.has(target) ? loaded : await loadVersions(services.db, [ref])).get(target);
+    const users = new UserStore(services.db);
+    for (const [index, signature] of signatures.entries()) {
+      if (isServerSignature(signature)) {
+        const { header: h, ...check } = await checkServerSignature(services.keys, provenance, index, version, target);
+        header = h;
+        checks.push(check);
+      } else {
+        checks.push(await checkAuthorSignature(services.db, { users, recorded: true }, baseUrl, signature, index, version, target));
+      }
+    }
+    // An author signature fails too when the version changed; the server's digest tells which it is.
+    if (checks.some((c) => c.role === 'server' && c.result === 'digest-mismatch')) {
+      for (const check of checks) {
+        if (check.role === 'author' && check.result === 'bad-signature') {
+          check.result = 'digest-mismatch';
+          check.message = `${target} changed since it was signed (see the server signature's digest); ${check.message}`;
+        }
+      }
+    }
+    for (const check of checks) {
+      const found = signatureIssue(provenance.id as string, check);
+      if (found) issues.push(found);
+    }
+    if (version?.currentCopyDiffers) {
+      issues.push(problem('current-copy-mismatch', `the current copy of ${version.resourceType}/${version.id} (what reads return) differs from its stored version ${version.versionId}`));
+    }
+    const linked =
+      options.linked ??
+      ((await services.db.query(sql`SELECT 1 FROM provenance_link WHERE provenance_rid = ${ridOf('Provenance', provenance.id as string)}`)).rowCount ?? 0) > 0;
+    if (linked && !checks.some((c) => c.role === 'server')) {
+      issues.push(problem('malformed', `${name} was written by this server, but its verification signature is gone`, 'Provenance.signature'));
+    }
+  }
+  const valid = issues.length === 0;
+  const part: ParametersParameter = {
+    name: 'provenance',
+    part: [
+      { name: 'reference', valueReference: { reference: name } },
+      ...(ref ? [{ name: 'target', valueReference: { reference: refKey(ref) } }] : []),
+      { name: 'result', valueBoolean: valid },
+      ...checks.map(signaturePart),
+    ],
+  };
+  return { valid, part, issues, checks, header };
+}
+
+/** GET /Provenance/[id]/$verify-signature */
+export async function verifyProvenanceInstance(ctx: RequestContext, id: string): Promise<Parameters> {
+  const current = await ctx.services.repo.read(ctx, 'Provenance', id);
+  // What was signed is the stored version (history); the current copy must still be that version.
+  const ref = { resourceType: 'Provenance', id, versionId: current.versionId };
+  const stored = (await loadVersions(ctx.services.db, [ref])).get(refKey(ref));
+  const report = await checkProvenance(ctx, (stored?.content ?? current.resource) as Provenance);
+  const issues = [...report.issues];
+  if (!stored?.content) {
+    issues.push(problem('provenance-missing', `Provenance/${id} version ${current.versionId} is missing from history; its current copy was checked`));
+  } else if (stored.currentCopyDiffers) {
+    issues.push(problem('current-copy-mismatch', `the current copy of Provenance/${id} (what reads return) differs from its stored version ${current.versionId}`));
+  }
+  return verificationParameters([report.part], issues, `Every signature of Provenance/${id} verifies`);
+}
+
+/** GET /[type]/[id]/$verify-signature[?version=n]: the Provenance of each version (or of version n). */
+export async function verifyResourceVersions(ctx: RequestContext, resourceType: string, id: string, version: string | undefined): Promise<Parameters> {
+  const { services } = ctx;
+  const current = await services.repo.currentRow(ctx, resourceType, id);
+  if (!current || !current.visible) {
+    throw errors.notFound(`Resource ${resourceType}/${id} is not known`);
+  }
+  if (version !== undefined && !/^[1-9][0-9]{0,8}$/.test(version)) {
+    throw errors.badRequest(`version must be a version id of ${resourceType}/${id}`, 'version');
+  }
+  const rid = ridOf(resourceType, id);
+  const wanted = version === undefined ? sql`` : sql` AND v = ${Number(version)}`;
+  // Versions that history holds or that a Provenance records (a version removed from history still has its Provenance).
+  const versions = await services.db.query<{ v: number }>(
+    sql`SELECT v FROM (SELECT version_id AS v FROM resource_history WHERE rid = ${rid}
+                       UNION SELECT target_version FROM provenance_link WHERE target_rid = ${rid}) x
+        WHERE TRUE${wanted} ORDER BY v`
+  );
+  if (versions.rows.length === 0) {
+    throw errors.notFound(`Version ${version} of ${resourceType}/${id} is not known`);
+  }
+  const refs = versions.rows.map((row) => ({ resourceType, id, versionId: String(row.v) }));
+  const loaded = await loadVersions(services.db, refs);
+  const links = await services.db.query<{ target_version: number; provenance_id: string; content: Provenance | null }>(
+    sql`SELECT l.target_version, l.provenance_id, h.content FROM provenance_link l
+        LEFT JOIN resource_history h ON h.rid = l.provenance_rid AND h.version_id = 1
+        WHERE l.target_rid = ${rid} ORDER BY l.target_version, l.seq`
+  );
+  const parts: ParametersParameter[] = [];
+  const issues: OperationOutcomeIssue[] = [];
+  let signatures = 0;
+  for (const ref of refs) {
+    const mine = links.rows.filter((row) => String(row.target_version) === ref.versionId);
+    if (mine.length === 0) {
+      issues.push(problem('provenance-missing', `${refKey(ref)} has no Provenance`));
+      continue;
+    }
+    for (const row of mine) {
+      if (!row.content) {
+        issues.push(problem('provenance-missing', `Provenance/${row.provenance_id}, recorded for ${refKey(ref)}, is missing from the database`));
+        continue;
+      }
+      const report = await checkProvenance(ctx, row.content, { loaded, linked: true });
+      parts.push(report.part);
+      issues.push(...report.issues);
+      signatures += report.checks.length;
+    }
+  }
+  return verificationParameters(parts, issues, `${refs.length} version(s) of ${resourceType}/${id}: every Provenance is present and its ${signatures} signature(s) verify`);
+}

@@ -1,0 +1,232 @@
+/**
+ * The write path: a Provenance for every client write, in the write's own transaction.
+ *
+ * afterWrite (inside the transaction, once per version written) checks what the client sent
+ * with the write (X-Provenance or a transaction entry) and verifies its signatures before the
+ * write can commit, builds the Provenance and snapshots the canonical form of the version.
+ * Signing waits for the end of the transaction (WriteTx.beforeCommit): only then are the
+ * chain heads locked (in chain order, so transactions cannot deadlock on them), each
+ * Provenance signed with its chain position and its predecessor's hash, queued, and the heads
+ * moved. The head rows are thus held only for the transaction's last flush (one multi-row
+ * insert per table, the write's rows and its Provenances together) and the COMMIT.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import type { Provenance, Resource } from '@medplum/fhirtypes';
+import { UserStore } from '../auth/users';
+import type { ClientProvenance, RequestContext } from '../fhir/context';
+import { errors, issue } from '../fhir/outcome';
+import type { Services, WriteEvent } from '../services';
+import { runQuery } from '../store/database';
+import { ridOf } from '../store/rid';
+import { sql } from '../store/sql';
+import type { WriteTx } from '../store/write-tx';
+import { canonicalize, serverForm, sha256, statementOf, type SignedVersion } from './canonical';
+import { checkAuthorSignature, recordAuthorKey, signerOf } from './checks';
+import { signDetached, toSignatureData } from './jws';
+import { buildProvenance, clientSignatures, JOSE, serverDevice, VERIFICATION_SIGNATURE, versionReference } from './record';
+import { loadVersions, parseVersionReference, refKey } from './versions';
+
+/** Types that get no Provenance: the audit trail, and Provenances themselves. */
+export const UNPROVENANCED = new Set(['AuditEvent', 'Provenance']);
+
+interface Pending {
+  id: string;
+  chain: number;
+  event: WriteEvent;
+  /** Canonical JSON of the version as stored (what the server signs). */
+  payload: string;
+  provenance: Provenance;
+}
+
+interface TxState {
+  ctx: RequestContext;
+  pending: Pending[];
+}
+
+/** The chain a write joins: its patient's (all of a patient's record in one chain), else its resource's. */
+export function chainOf(event: Pick<WriteEvent, 'resourceType' | 'id' | 'compartments'>, chains: number): number {
+  const key = event.compartments[0] ?? `${event.resourceType}/${event.id}`;
+  return createHash('sha256').update(key).digest().readUInt32BE(0) % chains;
+}
+
+function unprocessable(source: string, message: string, expression?: string): never {
+  throw errors.unprocessable([issue('error', 'security', `${source}: ${message}; nothing was stored`, expression)]);
+}
+
+export class ProvenanceWriter {
+  private readonly states = new WeakMap<WriteTx, TxState>();
+  private readonly users: UserStore;
+
+  constructor(
+    private readonly services: Services,
+    private readonly chains: number
+  ) {
+    this.users = new UserStore(services.db);
+  }
+
+  async afterWrite(ctx: RequestContext, tx: WriteTx, event: WriteEvent): Promise<void> {
+    if (event.internal) return;
+    if (UNPROVENANCED.has(event.resourceType)) {
+      if (event.resourceType === 'Provenance' && event.resource) {
+        await this.checkStandalone(ctx, tx, event.resource as Provenance);
+      }
+      return;
+    }
+    const version: SignedVersion = {
+      resourceType: event.resourceType,
+      id: event.id,
+      versionId: event.versionId,
+      lastUpdated: event.lastUpdated,
+      content: event.resource,
+      method: event.method,
+    };
+    let state = this.states.get(tx);
+    const supplied = event.request?.provenance;
+    const client = supplied ? await this.acceptClientProvenance(ctx, tx, version, supplied) : undefined;
+    const id = supplied?.id ?? randomUUID();
+    if (supplied?.id && state?.pending.some((p) => p.id === id)) {
+      unprocessable(supplied.source, 'a Provenance entry is about one write, but its target wrote several versions');
+    }
+    const provenance = buildProvenance(id, event, ctx.principal, ctx.baseUrl, client);
+    if (supplied) {
+      await this.validate(provenance, supplied.source);
+    }
+    if (!state) {
+      state = { ctx, pending: [] };
+      this.states.set(tx, state);
+      const current = state;
+      tx.beforeCommit(() => this.commit(tx, current));
+    }
+    state.pending.push({ id, chain: chainOf(event, this.chains), event, payload: serverForm(version), provenance });
+  }
+
+  /** The client's Provenance for this write, its signatures verified with the signers' registered keys. */
+  private async acceptClientProvenance(
+    ctx: RequestContext,
+    tx: WriteTx,
+    version: SignedVersion,
+    supplied: ClientProvenance
+  ): Promise<Partial<Provenance>> {
+    const client = supplied.resource as Partial<Provenance> | undefined;
+    if (!client || typeof client !== 'object' || Array.isArray(client) || client.resourceType !== 'Provenance') {
+      throw errors.badRequest(`${supplied.source} must be a Provenance resource`);
+    }
+    if (client.signature !== undefined && !Array.isArray(client.signature)) {
+      throw errors.badRequest(`${supplied.source}: signature must be an array`);
+    }
+    const target = versionReference(version.resourceType, version.id, version.versionId);
+    for (const [index, signature] of clientSignatures(client).entries()) {
+      const check = await checkAuthorSignature(tx, { users: this.users, recorded: false }, ctx.baseUrl, signature, index, version, target);
+      if (check.result !== 'valid') {
+        unprocessable(supplied.source, `signature[${index}] is not accepted (${check.result}): ${check.message}`, `Provenance.signature[${index}]`);
+      }
+      await recordAuthorKey(tx, signerOf(signature, ctx.baseUrl) as string, check.jwk!);
+    }
+    return client;
+  }
+
+  /** A Provenance a client creates on its own: any signature it carries must verify over its (one) target version. */
+  private async checkStandalone(ctx: RequestContext, tx: WriteTx, provenance: Provenance): Promise<void> {
+    const signatures = clientSignatures(provenance);
+    if (signatures.length === 0) return;
+    const source = `Provenance/${provenance.id}`;
+    const ref = provenance.target?.length === 1 ? parseVersionReference(provenance.target[0].reference, ctx.baseUrl) : undefined;
+    if (!ref) {
+      unprocessable(source, 'a signed Provenance must have exactly one, version-specific target (Type/id/_history/v)', 'Provenance.target');
+    }
+    const version = (await loadVersions(tx, [ref])).get(refKey(ref));
+    for (const [index, signature] of signatures.entries()) {
+      const check = await checkAuthorSignature(tx, { users: this.users, recorded: false }, ctx.baseUrl, signature, index, version, refKey(ref));
+      if (check.result !== 'valid') {
+        unprocessable(source, `signature[${index}] is not accepted (${check.result}): ${check.message}`, `Provenance.signature[${index}]`);
+      }
+      await recordAuthorKey(tx, signerOf(signature, ctx.baseUrl) as string, check.jwk!);
+    }
+  }
+
+  /** What the client added must leave a valid Provenance. */
+  private async validate(provenance: Provenance, source: string): Promise<void> {
+    const issues = await this.services.validator.validate(provenance as Resource, { mode: 'create' });
+    const failures = issues.filter((i) => i.severity === 'error' || i.severity === 'fatal');
+    if (failures.length) {
+      throw errors.unprocessable(failures.map((i) => ({ ...i, diagnostics: `${source}: ${i.diagnostics ?? 'invalid'}` })));
+    }
+  }
+
+  /** End of the transaction: lock the heads, sign and store each Provenance in chain order, move the heads. */
+  private async commit(tx: WriteTx, state: TxState): Promise<void> {
+    const { ctx, pending } = state;
+    const chains = [...new Set(pending.map((p) => p.chain))].sort((a, b) => a - b);
+    const heads = await this.lockHeads(tx, chains);
+    const key = await this.services.keys.recordSigningKey(tx);
+    const links: Record<string, unknown>[] = [];
+    for (const p of pending) {
+      const head = heads.get(p.chain) as { seq: number; hash?: string; id?: string };
+      const seq = head.seq + 1;
+      const signatures = p.provenance.signature ?? [];
+      const target = versionReference(p.event.resourceType, p.event.id, p.event.versionId);
+      const header = {
+        alg: key.alg,
+        kid: key.kid,
+        tgt: target,
+        dig: sha256(p.payload),
+        stm: sha256(statementOf(p.provenance, signatures.length)),
+        chn: p.chain,
+        seq,
+        ...(head.hash && { prv: head.hash }),
+      };
+      const data = toSignatureData(signDetached(key.privateKey, header, p.payload));
+      p.provenance.signature = [
+        ...signatures,
+        { type: [VERIFICATION_SIGNATURE], when: new Date().toISOString(), who: serverDevice(ctx.baseUrl), sigFormat: JOSE, data },
+      ];
+      const { resource } = await this.services.repo.create(ctx, p.provenance, { internal: true, id: p.id, compartments: p.event.compartments });
+      const hash = sha256(canonicalize(resource));
+      Object.assign(head, { seq, hash, id: p.id });
+      links.push({
+        chain: p.chain,
+        seq,
+        provenance_id: p.id,
+        provenance_rid: ridOf('Provenance', p.id),
+        hash,
+        target_rid: ridOf(p.event.resourceType, p.event.id),
+        target_type: p.event.resourceType,
+        target_id: p.event.id,
+        target_version: Number(p.event.versionId),
+        compartments: p.event.compartments,
+        recorded: p.event.lastUpdated,
+      });
+    }
+    const moved = chains.map((chain) => ({ chain, ...heads.get(chain) }));
+    await runQuery(
+      tx.client,
+      sql`WITH heads AS (
+            UPDATE provenance_chain c SET seq = h.seq, head_hash = h.hash, head_id = h.id, updated_at = now()
+            FROM jsonb_to_recordset(${JSON.stringify(moved)}::jsonb) AS h(chain integer, seq bigint, hash text, id text)
+            WHERE c.chain = h.chain)
+          INSERT INTO provenance_link (chain, seq, provenance_id, provenance_rid, hash, target_rid, target_version, target_type, target_id, compartments, recorded)
+          SELECT chain, seq, provenance_id, provenance_rid, hash, target_rid, target_version, target_type, target_id, compartments, recorded
+          FROM jsonb_to_recordset(${JSON.stringify(links)}::jsonb) AS l(
+            chain integer, seq bigint, provenance_id text, provenance_rid uuid, hash text, target_rid uuid, target_version integer,
+            target_type text, target_id text, compartments text[], recorded timestamptz)`
+    );
+    this.states.delete(tx);
+  }
+
+  private async lockHeads(tx: WriteTx, chains: number[]): Promise<Map<number, { seq: number; hash?: string }>> {
+    // Straight on the connection, without flushing the rows queued so far: they are written
+    // together with the Provenances in the transaction's last flush (fewer round trips per write).
+    const select = () =>
+      runQuery<{ chain: number; seq: number; head_hash: string | null }>(
+        tx.client,
+        sql`SELECT chain, seq, head_hash FROM provenance_chain WHERE chain = ANY(${chains}::int[]) ORDER BY chain FOR UPDATE`
+      );
+    let rows = (await select()).rows;
+    if (rows.length < chains.length) {
+      // A chain used for the first time (PROVENANCE_CHAINS was raised): create its head.
+      await runQuery(tx.client, sql`INSERT INTO provenance_chain (chain) SELECT unnest(${chains}::int[]) ON CONFLICT DO NOTHING`);
+      rows = (await select()).rows;
+    }
+    return new Map(rows.map((row) => [row.chain, { seq: Number(row.seq), hash: row.head_hash ?? undefined }]));
+  }
+}
