@@ -5,10 +5,11 @@
  */
 import { auditModule } from './audit';
 import { authModule } from './auth';
+import { consentModule } from './consent';
 import { keysModule } from './keys';
 import { searchModule } from './search';
 import { retentionModule } from './retention';
 import { terminologyModule } from './terminology';
 import type { ServerModule } from './services';
 
-export const MODULES: ServerModule[] = [keysModule, searchModule, terminologyModule, authModule, auditModule, retentionModule];
+export const MODULES: ServerModule[] = [keysModule, searchModule, terminologyModule, authModule, auditModule, retentionModule, consentModule];

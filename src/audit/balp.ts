@@ -3,9 +3,15 @@
  * (BALP): type rest + the restful-interaction subtype, the client as Source Role ID, this
  * server as Destination Role ID, the user as information recipient, the patients concerned
  * as Person/Patient entities, the resource or query as System Object entities.
+ *
+ * An interaction that concerns several patients (a search, a Bundle) is recorded as one
+ * AuditEvent per patient, as BALP's patient-specific patterns do: each patient finds every
+ * access to their record in their own compartment and sees no other patient in it.
+ * A practitioner breaking the glass (see access/break-glass.ts) gets the BTG security label.
  */
 import type { AuditEvent, AuditEventAgent, AuditEventEntity, Bundle, Coding, Resource } from '@medplum/fhirtypes';
 import type { AuditRecord, Principal } from '../fhir/context';
+import { breaksTheGlass } from '../access/break-glass';
 import { patientCompartments } from '../fhir/compartments';
 
 const DCM = 'http://dicom.nema.org/resources/ontology/DCM';
@@ -14,8 +20,6 @@ const ENTITY_TYPE = 'http://terminology.hl7.org/CodeSystem/audit-entity-type';
 const OBJECT_ROLE = 'http://terminology.hl7.org/CodeSystem/object-role';
 const BALP_ENTITY_TYPE = 'https://profiles.ihe.net/ITI/BALP/CodeSystem/BasicAuditEntityType';
 const ACT_REASON = 'http://terminology.hl7.org/CodeSystem/v3-ActReason';
-/** Most patients named in one AuditEvent; a search returning more records the first ones and says so. */
-const MAX_PATIENTS = 200;
 
 export interface AuditContext {
   principal: Principal;
@@ -134,7 +138,7 @@ function entities(record: AuditRecord, ctx: AuditContext, patients: string[]): A
   const result: AuditEventEntity[] = [
     { what: { identifier: { value: ctx.requestId } }, type: { system: BALP_ENTITY_TYPE, code: 'XrequestId' } },
   ];
-  for (const id of patients.slice(0, MAX_PATIENTS)) {
+  for (const id of patients) {
     result.push({
       what: { reference: `Patient/${id}` },
       type: { system: ENTITY_TYPE, code: '1', display: 'Person' },
@@ -148,9 +152,6 @@ function entities(record: AuditRecord, ctx: AuditContext, patients: string[]): A
       role: { system: OBJECT_ROLE, code: '24', display: 'Query' },
       description: request,
       query: Buffer.from(request, 'utf8').toString('base64'),
-      ...(patients.length > MAX_PATIENTS && {
-        detail: [{ type: 'patients-not-listed', valueString: String(patients.length - MAX_PATIENTS) }],
-      }),
     });
   } else if (record.resourceType && record.id) {
     const version = record.versionId ? `/_history/${record.versionId}` : '';
@@ -164,10 +165,21 @@ function entities(record: AuditRecord, ctx: AuditContext, patients: string[]): A
   return result;
 }
 
-export function toAuditEvent(record: AuditRecord, ctx: AuditContext, recorded = new Date().toISOString()): AuditEvent {
+/** The AuditEvents of one interaction: one per patient concerned, or one when it concerns none or one. */
+export function toAuditEvents(record: AuditRecord, ctx: AuditContext, recorded = new Date().toISOString()): AuditEvent[] {
   const patients = patientsOf(record, ctx.baseUrl);
+  if (patients.length <= 1) return [toAuditEvent(record, ctx, recorded, patients)];
+  return patients.map((patient) => toAuditEvent(record, ctx, recorded, [patient]));
+}
+
+export function toAuditEvent(
+  record: AuditRecord,
+  ctx: AuditContext,
+  recorded = new Date().toISOString(),
+  patients = patientsOf(record, ctx.baseUrl)
+): AuditEvent {
   const purposes = ctx.principal.purposeOfUse ?? [];
-  const breakTheGlass = purposes.includes('ETREAT') || purposes.includes('BTG');
+  const breakTheGlass = breaksTheGlass(ctx.principal);
   const event: AuditEvent = {
     resourceType: 'AuditEvent',
     ...(breakTheGlass && {
