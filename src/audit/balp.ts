@@ -12,7 +12,7 @@
 import type { AuditEvent, AuditEventAgent, AuditEventEntity, Bundle, Coding, Resource } from '@medplum/fhirtypes';
 import type { AuditRecord, Principal } from '../fhir/context';
 import { breaksTheGlass } from '../access/break-glass';
-import { patientCompartments } from '../fhir/compartments';
+import { patientCompartments, patientIdOf } from '../fhir/compartments';
 
 const DCM = 'http://dicom.nema.org/resources/ontology/DCM';
 const INTERACTION = 'http://hl7.org/fhir/restful-interaction';
@@ -91,7 +91,31 @@ export function patientsOf(record: AuditRecord, baseUrl: string): string[] {
   }
   if (record.compartment?.resourceType === 'Patient') patients.add(record.compartment.id);
   if (record.resourceType === 'Patient' && record.id) patients.add(record.id);
+  if (record.interaction === 'search' && record.query) {
+    for (const id of queriedPatients(record.resourceType, record.query, baseUrl)) patients.add(id);
+  }
   return [...patients];
+}
+
+const PATIENT_ID = /^[A-Za-z0-9\-.]{1,64}$/;
+
+/**
+ * The patients a search names in its criteria (BALP's patient-specific query), so that a
+ * patient also learns of searches for their records that found nothing or were not permitted:
+ * references to Patient/x in any parameter, ids given to a `patient` parameter (or one with the
+ * :Patient modifier), and Patient?_id=x.
+ */
+function queriedPatients(resourceType: string | undefined, query: string, baseUrl: string): string[] {
+  const ids: string[] = [];
+  for (const [name, value] of new URLSearchParams(query)) {
+    const [code, modifier] = name.split('.')[0].split(':');
+    const bareIds = code === 'patient' || modifier === 'Patient' || (resourceType === 'Patient' && code === '_id');
+    for (const item of value.split(',')) {
+      const id = patientIdOf(item, baseUrl) ?? (bareIds && !name.includes('.') && PATIENT_ID.test(item) ? item : undefined);
+      if (id) ids.push(id);
+    }
+  }
+  return ids;
 }
 
 function agents(ctx: AuditContext): AuditEventAgent[] {

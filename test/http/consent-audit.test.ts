@@ -65,10 +65,16 @@ describe('denied access', () => {
     expect([event.outcome, event.action, event.subtype[0].code]).toEqual(['4', 'U', 'update']);
   });
 
-  test('a refused read of the patient names them, so the patient sees the attempt', async () => {
+  test('a refused read of the patient, or a search for their records, names them: the patient sees the attempt', async () => {
     expect((await drB.get('Patient/pat1', { 'X-Request-Id': 'denied-patient' })).status).toBe(404);
     const mine = await pat1.get('AuditEvent?patient=Patient/pat1&outcome=4&_count=100');
     expect(mine.body.entry.map((e: any) => requestIdOf(e.resource))).toContain('denied-patient');
+    const search = await drB.get('Condition?patient=pat1&code:text=asthma', { 'X-Request-Id': 'empty-search' });
+    expect(ids(search.body)).toEqual([]);
+    const [event] = await eventsOf('empty-search');
+    expect(references(event)).toContain('Patient/pat1');
+    const listed = await pat1.get('AuditEvent?patient=pat1&subtype=search-type&_count=100');
+    expect(listed.body.entry.map((e: any) => requestIdOf(e.resource))).toContain('empty-search');
   });
 });
 
