@@ -42,8 +42,8 @@ CREATE TABLE consent_provision (
 );
 CREATE INDEX consent_provision_patient_idx ON consent_provision (patient, permit);
 
--- A record's security labels as "system|code" (its meta.security).
-CREATE FUNCTION consent_security_labels(content jsonb) RETURNS text[]
+-- A resource version's security labels as "system|code" (its meta.security).
+CREATE FUNCTION fhir_security_labels(content jsonb) RETURNS text[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
   SELECT coalesce(array_agg(coalesce(s->>'system', '') || '|' || coalesce(s->>'code', '')), '{}')
   FROM jsonb_array_elements(
@@ -51,8 +51,8 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
   ) AS s
 $$;
 
--- A record's v3 Confidentiality rank (highest label), N (3) when it carries none.
-CREATE FUNCTION consent_confidentiality(content jsonb) RETURNS smallint
+-- A resource version's v3 Confidentiality rank (highest label), N (3) when it carries none.
+CREATE FUNCTION fhir_confidentiality(content jsonb) RETURNS smallint
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
   SELECT coalesce(max(CASE s->>'code' WHEN 'U' THEN 0 WHEN 'L' THEN 1 WHEN 'M' THEN 2 WHEN 'N' THEN 3
                                       WHEN 'R' THEN 4 WHEN 'V' THEN 5 END), 3)::smallint
@@ -60,4 +60,17 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     CASE WHEN jsonb_typeof(content->'meta'->'security') = 'array' THEN content->'meta'->'security' ELSE '[]'::jsonb END
   ) AS s
   WHERE s->>'system' = 'http://terminology.hl7.org/CodeSystem/v3-Confidentiality'
+$$;
+
+-- The labels that govern a row of resource or resource_history: its own and its resource's
+-- current ones, so that labelling a record later also covers its earlier versions.
+CREATE FUNCTION consent_record_labels(rid uuid, content jsonb) RETURNS text[]
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+  SELECT fhir_security_labels(content) || coalesce((SELECT fhir_security_labels(c.content) FROM resource c WHERE c.rid = $1), '{}')
+$$;
+
+CREATE FUNCTION consent_record_confidentiality(rid uuid, content jsonb) RETURNS smallint
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+  SELECT greatest(fhir_confidentiality(content),
+                  (SELECT fhir_confidentiality(c.content) FROM resource c WHERE c.rid = $1 AND c.content IS NOT NULL))
 $$;

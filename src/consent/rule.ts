@@ -8,6 +8,9 @@
  * permit is nested in (its own exceptions). A deny therefore wins over any permit that is not
  * an exception to it, within one Consent and across Consents.
  *
+ * Security labels are those of the row and of the resource's current version, so labelling a
+ * record later also covers the versions before (history, vread).
+ *
  * Records with no custodian (written by clients or users without an organization: the
  * bootstrap admin, patients, the server's own AuditEvents, AUTH_DISABLED) belong to no
  * institution, so institutions see them only under consent too. Rows outside every patient
@@ -38,9 +41,9 @@ function provisionMatches(alias: 'p' | 'd', actors: string[], purposes: string[]
     AND (${x}.classes = '{}' OR r.resource_type = ANY(${x}.classes))
     AND (${x}.data = '{}' OR (r.resource_type || '/' || r.id) = ANY(${x}.data))
     AND ${x}.period @> now()
-    AND (${x}.labels = '{}' OR consent_security_labels(r.content) @> ${x}.labels)
-    AND (${x}.conf_min IS NULL OR consent_confidentiality(r.content) >= ${x}.conf_min)
-    AND (${x}.conf_max IS NULL OR consent_confidentiality(r.content) <= ${x}.conf_max)`;
+    AND (${x}.labels = '{}' OR consent_record_labels(r.rid, r.content) @> ${x}.labels)
+    AND (${x}.conf_min IS NULL OR consent_record_confidentiality(r.rid, r.content) >= ${x}.conf_min)
+    AND (${x}.conf_max IS NULL OR consent_record_confidentiality(r.rid, r.content) <= ${x}.conf_max)`;
 }
 
 /** What an institution user may see of patients' records: their custodian's, and what consent permits. */

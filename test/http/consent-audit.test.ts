@@ -6,7 +6,7 @@
  */
 import { startTestServer, type TestServer } from '../helpers/server';
 import type { FhirTestClient } from '../helpers/fhir-client';
-import { ACT_REASON, actor, consent, ids, resourceClass, setUpHospitals } from '../helpers/hospitals';
+import { ACT_REASON, actor, consent, ids, resourceClass, setUpHospitals, type Hospitals } from '../helpers/hospitals';
 
 let server: TestServer;
 let root: FhirTestClient;
@@ -14,6 +14,7 @@ let drA: FhirTestClient;
 let drB: FhirTestClient;
 let pat1: FhirTestClient;
 let pat2: FhirTestClient;
+let hospitals: Hospitals;
 const started = new Date(Date.now() - 1000).toISOString();
 const BTG = `${ACT_REASON}|BTG`;
 
@@ -33,7 +34,7 @@ const purposes = (event: any) => (event.purposeOfEvent ?? []).map((p: any) => p.
 beforeAll(async () => {
   server = await startTestServer();
   root = server.client();
-  const hospitals = await setUpHospitals(server, ['pat1', 'pat2']);
+  hospitals = await setUpHospitals(server, ['pat1', 'pat2']);
   drA = await hospitals.login('drA');
   drB = await hospitals.login('drB');
   pat1 = await hospitals.login('pat1', 'user/*.rs user/Consent.c');
@@ -159,6 +160,17 @@ describe('a patient lists every access to their record', () => {
     expect((await pat1.get('AuditEvent?patient=pat2')).body.entry ?? []).toEqual([]);
     const theirs = (await eventsOf('btg-read'))[0];
     expect((await pat1.get(`AuditEvent/${theirs.id}`)).status).toBe(404);
+  });
+
+  test('with a patient/ scope too, and only AuditEvents: patient/AuditEvent.rs', async () => {
+    const app = await hospitals.login('pat1', 'launch/patient patient/AuditEvent.rs');
+    const mine = await app.get('AuditEvent?patient=pat1&_count=1000');
+    expect(mine.body.entry.map((e: any) => requestIdOf(e.resource))).toContain('b-reads-pat1');
+    // About pat2, pat1 sees only their own earlier request that named pat2 (they are its agent).
+    const other = (await app.get('AuditEvent?patient=pat2')).body.entry ?? [];
+    expect(other.map((e: any) => references(e.resource))).toEqual(other.map(() => expect.arrayContaining(['Patient/pat1', 'Patient/pat2'])));
+    expect(other.every((e: any) => e.resource.agent.some((a: any) => a.requestor && a.who?.reference === 'Patient/pat1'))).toBe(true);
+    expect((await app.get('Observation')).status).toBe(403);
   });
 
   test('AuditEvents are searchable by patient, agent, date, entity, type, subtype and outcome', async () => {

@@ -199,6 +199,15 @@ describe('under the patient\'s Consent', () => {
     expect((await drB.get('Observation/obsLab')).body.meta.versionId).toBe('1');
     expect((await drB.put('Observation/obsB', { ...observation('obsB', 'pat1'), status: 'amended' })).status).toBe(200);
   });
+  test('labelling a record later covers its earlier versions too', async () => {
+    expect((await drA.put('Observation/obsLater', observation('obsLater', 'pat1'))).status).toBe(201);
+    expect((await drB.get('Observation/obsLater/_history/1')).status).toBe(200);
+    expect((await drA.put('Observation/obsLater', observation('obsLater', 'pat1', labelled(ACT_CODE, 'PSY')))).status).toBe(200);
+    expect((await drB.get('Observation/obsLater')).status).toBe(404);
+    expect((await drB.get('Observation/obsLater/_history/1')).status).toBe(404);
+    expect(ids((await drB.get('Observation/_history')).body)).not.toContain('Observation/obsLater');
+    expect((await drA.get('Observation/obsLater/_history/1')).status).toBe(200);
+  });
 });
 
 describe('consent changes count from the next request', () => {
