@@ -3,7 +3,7 @@
  * each (drA, drB), a patient user, and one app registered for the purposes of use TREAT,
  * HOPERAT and ETREAT, with user tokens obtained through the real authorization-code flow.
  */
-import type { FhirTestClient } from './fhir-client';
+import type { FhirTestClient, HttpResult } from './fhir-client';
 import type { TestServer } from './server';
 import { launchToken, registerClient, registerUser } from './smart';
 
@@ -63,7 +63,7 @@ export async function allPages(client: FhirTestClient, path: string): Promise<{ 
   let url: string | undefined = path;
   let pages = 0;
   while (url) {
-    const res = await client.get(url);
+    const res: HttpResult = await client.get(url);
     if (res.status !== 200) throw new Error(`${url}: ${res.status} ${res.text}`);
     found.push(...ids(res.body));
     pages++;
