@@ -5,6 +5,7 @@
  */
 import { auditModule } from './audit';
 import { authModule } from './auth';
+import { consentModule } from './consent';
 import { keysModule } from './keys';
 import { searchModule } from './search';
 import { provenanceModule } from './provenance';
@@ -12,4 +13,13 @@ import { retentionModule } from './retention';
 import { terminologyModule } from './terminology';
 import type { ServerModule } from './services';
 
-export const MODULES: ServerModule[] = [keysModule, searchModule, terminologyModule, authModule, auditModule, retentionModule, provenanceModule];
+export const MODULES: ServerModule[] = [
+  keysModule,
+  searchModule,
+  terminologyModule,
+  authModule,
+  auditModule,
+  retentionModule,
+  consentModule,
+  provenanceModule,
+];

@@ -3,10 +3,16 @@
  * (BALP): type rest + the restful-interaction subtype, the client as Source Role ID, this
  * server as Destination Role ID, the user as information recipient, the patients concerned
  * as Person/Patient entities, the resource or query as System Object entities.
+ *
+ * An interaction that concerns several patients (a search, a Bundle) is recorded as one
+ * AuditEvent per patient, as BALP's patient-specific patterns do: each patient finds every
+ * access to their record in their own compartment and sees no other patient in it.
+ * A practitioner breaking the glass (see access/break-glass.ts) gets the BTG security label.
  */
 import type { AuditEvent, AuditEventAgent, AuditEventEntity, Bundle, Coding, Resource } from '@medplum/fhirtypes';
 import type { AuditRecord, Principal } from '../fhir/context';
-import { patientCompartments } from '../fhir/compartments';
+import { breaksTheGlass } from '../access/break-glass';
+import { patientCompartments, patientIdOf } from '../fhir/compartments';
 
 const DCM = 'http://dicom.nema.org/resources/ontology/DCM';
 const INTERACTION = 'http://hl7.org/fhir/restful-interaction';
@@ -14,8 +20,6 @@ const ENTITY_TYPE = 'http://terminology.hl7.org/CodeSystem/audit-entity-type';
 const OBJECT_ROLE = 'http://terminology.hl7.org/CodeSystem/object-role';
 const BALP_ENTITY_TYPE = 'https://profiles.ihe.net/ITI/BALP/CodeSystem/BasicAuditEntityType';
 const ACT_REASON = 'http://terminology.hl7.org/CodeSystem/v3-ActReason';
-/** Most patients named in one AuditEvent; a search returning more records the first ones and says so. */
-const MAX_PATIENTS = 200;
 
 export interface AuditContext {
   principal: Principal;
@@ -87,7 +91,31 @@ export function patientsOf(record: AuditRecord, baseUrl: string): string[] {
   }
   if (record.compartment?.resourceType === 'Patient') patients.add(record.compartment.id);
   if (record.resourceType === 'Patient' && record.id) patients.add(record.id);
+  if (record.interaction === 'search' && record.query) {
+    for (const id of queriedPatients(record.resourceType, record.query, baseUrl)) patients.add(id);
+  }
   return [...patients];
+}
+
+const PATIENT_ID = /^[A-Za-z0-9\-.]{1,64}$/;
+
+/**
+ * The patients a search names in its criteria (BALP's patient-specific query), so that a
+ * patient also learns of searches for their records that found nothing or were not permitted:
+ * references to Patient/x in any parameter, ids given to a `patient` parameter (or one with the
+ * :Patient modifier), and Patient?_id=x.
+ */
+function queriedPatients(resourceType: string | undefined, query: string, baseUrl: string): string[] {
+  const ids: string[] = [];
+  for (const [name, value] of new URLSearchParams(query)) {
+    const [code, modifier] = name.split('.')[0].split(':');
+    const bareIds = code === 'patient' || modifier === 'Patient' || (resourceType === 'Patient' && code === '_id');
+    for (const item of value.split(',')) {
+      const id = patientIdOf(item, baseUrl) ?? (bareIds && !name.includes('.') && PATIENT_ID.test(item) ? item : undefined);
+      if (id) ids.push(id);
+    }
+  }
+  return ids;
 }
 
 function agents(ctx: AuditContext): AuditEventAgent[] {
@@ -134,7 +162,7 @@ function entities(record: AuditRecord, ctx: AuditContext, patients: string[]): A
   const result: AuditEventEntity[] = [
     { what: { identifier: { value: ctx.requestId } }, type: { system: BALP_ENTITY_TYPE, code: 'XrequestId' } },
   ];
-  for (const id of patients.slice(0, MAX_PATIENTS)) {
+  for (const id of patients) {
     result.push({
       what: { reference: `Patient/${id}` },
       type: { system: ENTITY_TYPE, code: '1', display: 'Person' },
@@ -148,9 +176,6 @@ function entities(record: AuditRecord, ctx: AuditContext, patients: string[]): A
       role: { system: OBJECT_ROLE, code: '24', display: 'Query' },
       description: request,
       query: Buffer.from(request, 'utf8').toString('base64'),
-      ...(patients.length > MAX_PATIENTS && {
-        detail: [{ type: 'patients-not-listed', valueString: String(patients.length - MAX_PATIENTS) }],
-      }),
     });
   } else if (record.resourceType && record.id) {
     const version = record.versionId ? `/_history/${record.versionId}` : '';
@@ -164,10 +189,21 @@ function entities(record: AuditRecord, ctx: AuditContext, patients: string[]): A
   return result;
 }
 
-export function toAuditEvent(record: AuditRecord, ctx: AuditContext, recorded = new Date().toISOString()): AuditEvent {
+/** The AuditEvents of one interaction: one per patient concerned, or one when it concerns none or one. */
+export function toAuditEvents(record: AuditRecord, ctx: AuditContext, recorded = new Date().toISOString()): AuditEvent[] {
   const patients = patientsOf(record, ctx.baseUrl);
+  if (patients.length <= 1) return [toAuditEvent(record, ctx, recorded, patients)];
+  return patients.map((patient) => toAuditEvent(record, ctx, recorded, [patient]));
+}
+
+export function toAuditEvent(
+  record: AuditRecord,
+  ctx: AuditContext,
+  recorded = new Date().toISOString(),
+  patients = patientsOf(record, ctx.baseUrl)
+): AuditEvent {
   const purposes = ctx.principal.purposeOfUse ?? [];
-  const breakTheGlass = purposes.includes('ETREAT') || purposes.includes('BTG');
+  const breakTheGlass = breaksTheGlass(ctx.principal);
   const event: AuditEvent = {
     resourceType: 'AuditEvent',
     ...(breakTheGlass && {

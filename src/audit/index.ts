@@ -4,7 +4,7 @@
  * through the API (405 on update, patch, delete).
  */
 import type { ServerModule } from '../services';
-import { toAuditEvent } from './balp';
+import { toAuditEvents } from './balp';
 import { AuditWriter } from './writer';
 
 export const auditModule: ServerModule = {
@@ -18,8 +18,8 @@ export const auditModule: ServerModule = {
     services.audit = {
       async write(ctx, records) {
         const recorded = new Date().toISOString();
-        const events = records.map((record) =>
-          toAuditEvent(
+        const events = records.flatMap((record) =>
+          toAuditEvents(
             record,
             { principal: ctx.principal, requestId: ctx.requestId, remoteAddress: ctx.remoteAddress, baseUrl: ctx.baseUrl },
             recorded

@@ -243,7 +243,8 @@ export class Repository {
       }
       const versionId = String(Number(current?.versionId ?? 0) + 1);
       const resource = this.prepare(input, id, versionId, new Date().toISOString());
-      const row = this.toRow(txCtx, resource, current?.custodian, options.internal ? options.compartments : undefined);
+      // An update keeps the custodian; re-creating a deleted resource makes the writer's organization its custodian.
+      const row = this.toRow(txCtx, resource, current && !current.deleted ? current.custodian : undefined, options.internal ? options.compartments : undefined);
       const created = !current || current.deleted;
       const event = this.event(created ? 'create' : interaction, interaction === 'patch' ? 'PATCH' : 'PUT', resource, current?.resource, options, row.compartments);
       await this.runHooks('beforeWrite', txCtx, tx, event);

@@ -13,7 +13,7 @@ import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { chromium } from 'playwright-core';
 import { startTestServer, type TestServer } from '../helpers/server';
-import { pkce, registerClient, registerUser, tokenRequest } from '../helpers/smart';
+import { organizationClient, pkce, registerClient, registerUser, tokenRequest } from '../helpers/smart';
 
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const available = fs.existsSync(CHROMIUM);
@@ -30,7 +30,8 @@ let profileDir: string;
 beforeAll(async () => {
   if (!available) return;
   server = await startTestServer();
-  const client = server.client();
+  // Written as org9, the practitioner's organization, which makes the patients theirs to see.
+  const client = await organizationClient(server, 'org9');
   await client.put('Practitioner/pr9', { resourceType: 'Practitioner', id: 'pr9', name: [{ family: 'Quinn' }] });
   patientId = (await client.post('Patient', { resourceType: 'Patient', name: [{ family: 'Zhang', given: ['Wei'] }], birthDate: '1975-05-06' })).body.id;
   await client.post('Patient', { resourceType: 'Patient', name: [{ family: 'Other', given: ['Person'] }] });

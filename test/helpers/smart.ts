@@ -4,7 +4,8 @@
  * and the token endpoint.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import type { TestServer } from './server';
+import type { FhirTestClient } from './fhir-client';
+import { clientCredentialsToken, type TestServer } from './server';
 
 export interface Registered {
   clientId: string;
@@ -31,6 +32,17 @@ export async function registerUser(server: TestServer, user: Record<string, unkn
   const res = await admin(server, 'POST', 'users', user);
   if (res.status !== 201) throw new Error(`user registration failed: ${res.status} ${JSON.stringify(res.body)}`);
   return res.body.userId;
+}
+
+/**
+ * A backend client acting for an organization (system/*.cruds): what it writes has that
+ * organization as custodian, so the organization's practitioners see it without a Consent.
+ */
+export async function organizationClient(server: TestServer, organization: string): Promise<FhirTestClient> {
+  const { clientId, clientSecret } = await registerClient(server, {
+    name: `${organization} EHR`, type: 'confidential-symmetric', scopes: ['system/*.cruds'], organization,
+  });
+  return server.client(await clientCredentialsToken(server.baseUrl, clientId, clientSecret as string, 'system/*.cruds'));
 }
 
 export function pkce(): { verifier: string; challenge: string } {

@@ -5,7 +5,8 @@
  */
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { startTestServer, type TestServer } from '../helpers/server';
-import { admin, authorize, basic, Browser, hidden, launchToken, pkce, registerClient, registerUser, tokenRequest } from '../helpers/smart';
+import { admin, authorize, basic, Browser, hidden, launchToken, organizationClient, pkce, registerClient, registerUser, tokenRequest } from '../helpers/smart';
+import type { FhirTestClient } from '../helpers/fhir-client';
 
 let server: TestServer;
 const REDIRECT = 'http://127.0.0.1:9/app/callback';
@@ -14,10 +15,12 @@ let app: string;
 let confidential: { clientId: string; clientSecret?: string };
 let alice: string;
 let bob: string;
+/** Writes as org1, the practitioner's organization, so that they hold (are custodian of) the records. */
+let client: FhirTestClient;
 
 beforeAll(async () => {
   server = await startTestServer();
-  const client = server.client();
+  client = await organizationClient(server, 'org1');
   await client.put('Organization/org1', { resourceType: 'Organization', id: 'org1', name: 'General Hospital' });
   await client.put('Practitioner/pr1', { resourceType: 'Practitioner', id: 'pr1', name: [{ family: 'House', given: ['Greg'] }] });
   alice = (await client.post('Patient', { resourceType: 'Patient', name: [{ family: 'Anders', given: ['Alice'] }], birthDate: '1980-01-02' })).body.id;
@@ -142,7 +145,7 @@ describe('standalone launch', () => {
 
 describe('EHR launch', () => {
   test('the launch id carries the context the EHR created: patient, encounter, fhirContext', async () => {
-    const encounter = (await server.client().post('Encounter', { resourceType: 'Encounter', status: 'in-progress', class: { code: 'AMB' }, subject: { reference: `Patient/${alice}` } })).body.id;
+    const encounter = (await client.post('Encounter', { resourceType: 'Encounter', status: 'in-progress', class: { code: 'AMB' }, subject: { reference: `Patient/${alice}` } })).body.id;
     const created = await admin(server, 'POST', '../oauth2/launch', {
       patient: alice, encounter, fhirContext: [{ reference: `Encounter/${encounter}` }], need_patient_banner: false, client_id: app,
     });

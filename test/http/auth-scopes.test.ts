@@ -6,7 +6,7 @@
  */
 import { startTestServer, type TestServer } from '../helpers/server';
 import type { FhirTestClient } from '../helpers/fhir-client';
-import { basic, launchToken, registerClient, registerUser, tokenRequest } from '../helpers/smart';
+import { basic, launchToken, organizationClient, registerClient, registerUser, tokenRequest } from '../helpers/smart';
 
 let server: TestServer;
 let root: FhirTestClient;
@@ -30,7 +30,8 @@ function observation(patient: string, category: string, code: string) {
 
 beforeAll(async () => {
   server = await startTestServer();
-  root = server.client();
+  // The practitioner's organization holds the records (their custodian), so Consent rules let them see them.
+  root = await organizationClient(server, 'org1');
   await root.put('Practitioner/pr1', { resourceType: 'Practitioner', id: 'pr1', name: [{ family: 'House' }] });
   alice = (await root.post('Patient', { resourceType: 'Patient', name: [{ family: 'Anders' }] })).body.id;
   bob = (await root.post('Patient', { resourceType: 'Patient', name: [{ family: 'Brown' }] })).body.id;
@@ -212,7 +213,7 @@ describe('user/ scopes', () => {
     expect(ids((await client.get('Observation?code=2345-7')).body)).toEqual([`Observation/${obs.aliceLab}`]);
   });
 
-  test('a practitioner user with user/*.rs sees every patient; their writes carry their organization as custodian', async () => {
+  test('a practitioner user with user/*.rs sees every patient their organization holds; their writes carry their organization as custodian', async () => {
     const reader = await tokenFor('user/*.rs');
     expect((await reader.get(`Patient/${bob}`)).status).toBe(200);
     expect(ids((await reader.get('Patient')).body)).toEqual(expect.arrayContaining([`Patient/${alice}`, `Patient/${bob}`]));

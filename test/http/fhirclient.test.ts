@@ -8,7 +8,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { startTestServer, type TestServer } from '../helpers/server';
-import { Browser, hidden, registerClient, registerUser } from '../helpers/smart';
+import { Browser, hidden, organizationClient, registerClient, registerUser } from '../helpers/smart';
 
 // Loaded untyped: fhirclient's declarations pull in the DOM library, which changes the global fetch types.
 interface SmartApp {
@@ -36,7 +36,8 @@ let result: { patient?: unknown; error?: string } | undefined;
 
 beforeAll(async () => {
   server = await startTestServer();
-  patientId = (await server.client().post('Patient', { resourceType: 'Patient', name: [{ family: 'Client', given: ['Jay'] }] })).body.id;
+  // Written as org1, the practitioner's organization, which makes it their record to see.
+  patientId = (await (await organizationClient(server, 'org1')).post('Patient', { resourceType: 'Patient', name: [{ family: 'Client', given: ['Jay'] }] })).body.id;
   await server.client().put('Practitioner/fc1', { resourceType: 'Practitioner', id: 'fc1' });
   await registerUser(server, { username: 'fc', password: 'fc-password', fhirUser: 'Practitioner/fc1', organization: 'org1' });
   appServer = http.createServer((req, res) => {
