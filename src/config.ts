@@ -34,6 +34,11 @@ export interface Config {
   profilesDir: string;
   /** Largest ValueSet expansion computed; larger ones are refused with too-costly. */
   terminologyMaxExpansion: number;
+  /**
+   * REQUIRED_PROFILES: profiles every resource of their type must conform to, as StructureDefinition
+   * URLs or ImplementationGuides of the pack (URL, id, packageId or name); see src/validation/required.ts.
+   */
+  requiredProfiles: string[];
   /** SMART authorization (src/auth); lifetimes in seconds. */
   auth: AuthConfig;
 }
@@ -95,6 +100,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel,
     profilesDir: path.resolve(env.PROFILES_DIR || path.join(__dirname, '..', 'profiles')),
     terminologyMaxExpansion: Math.max(1, intFromEnv(env, 'TERMINOLOGY_MAX_EXPANSION', 10_000)),
+    requiredProfiles: (env.REQUIRED_PROFILES ?? '').split(/[\s,]+/).filter(Boolean),
     auth: {
       disabled: env.AUTH_DISABLED === 'true',
       accessTokenLifetime: intFromEnv(env, 'ACCESS_TOKEN_LIFETIME', 3600),

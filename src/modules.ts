@@ -9,6 +9,15 @@ import { keysModule } from './keys';
 import { searchModule } from './search';
 import { retentionModule } from './retention';
 import { terminologyModule } from './terminology';
+import { validationModule } from './validation';
 import type { ServerModule } from './services';
 
-export const MODULES: ServerModule[] = [keysModule, searchModule, terminologyModule, authModule, auditModule, retentionModule];
+export const MODULES: ServerModule[] = [
+  keysModule,
+  searchModule,
+  terminologyModule,
+  validationModule,
+  authModule,
+  auditModule,
+  retentionModule,
+];

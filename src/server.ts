@@ -25,6 +25,7 @@ const unknownTerminology: Services['terminology'] = {
   validateCode: async (url) => ({ result: false, unknown: true, message: `Value set ${url} is not known` }),
   validateCodeInSystem: async (code) => ({ result: false, unknown: true, message: `Code system ${code.system} is not known` }),
   expandCodes: async () => undefined,
+  checker: () => unknownTerminology,
 };
 
 export function createServices(config: Config, db: Database): Services {
@@ -34,7 +35,7 @@ export function createServices(config: Config, db: Database): Services {
     db,
     repo: undefined as unknown as Repository,
     indexer: { index: async () => undefined },
-    validator: baseValidator,
+    validator: undefined as unknown as Services['validator'],
     search: {
       search: async () => {
         throw errors.notSupported('Search is not installed');
@@ -59,6 +60,7 @@ export function createServices(config: Config, db: Database): Services {
     onClose: [],
   };
   services.repo = new Repository(services);
+  services.validator = baseValidator(config, () => services.terminology);
   registerMetaOperations(services.operations);
   return services;
 }

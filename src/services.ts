@@ -70,6 +70,9 @@ export interface CodeCheck {
   unknown?: boolean;
 }
 
+/** Code checks that share one view of the stored terminology (see TerminologyService.checker). */
+export type CodeChecker = Pick<TerminologyService, 'validateCode' | 'validateCodeInSystem'>;
+
 /** Terminology answers that validation (bindings) and search (:in, :not-in, :below) need. */
 export interface TerminologyService {
   /** Is the code in the value set (canonical URL, optionally |version)? */
@@ -78,6 +81,11 @@ export interface TerminologyService {
   validateCodeInSystem(code: CodeToCheck): Promise<CodeCheck>;
   /** Every system|code of a value set's expansion, or undefined when it cannot be expanded here. */
   expandCodes(valueSetUrl: string): Promise<{ system: string; code: string }[] | undefined>;
+  /**
+   * For many checks in a row (the codes of one resource): they share one view of the stored
+   * terminology, so it is looked up at most once however many codes are checked.
+   */
+  checker(): CodeChecker;
 }
 
 export interface SearchRequest {
