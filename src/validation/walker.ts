@@ -138,7 +138,10 @@ export class Walk {
     for (const [prefix, el] of scope.byName) {
       if (el.choice && name.startsWith(prefix) && /^[A-Z]/.test(name.slice(prefix.length))) {
         const allowed = el.types.map((t) => t.code).join(', ');
-        this.report('error', 'structure', `"${key}": ${el.name} does not allow the type ${name.slice(prefix.length)} here (allowed: ${allowed})`, `${path}.${key}`);
+        const suffix = name.slice(prefix.length);
+        const lower = suffix[0].toLowerCase() + suffix.slice(1);
+        const type = isPrimitiveType(lower) ? lower : suffix;
+        this.report('error', 'structure', `"${key}": ${el.name} does not allow the type ${type} here (allowed: ${allowed})`, `${path}.${key}`);
         return;
       }
     }
