@@ -99,8 +99,16 @@ export async function startServer(config: Config, options: { explicitBaseUrl?: b
       : config;
   const services = createServices(effective, db);
   const routers: RouterFactory[] = [];
-  for (const module of MODULES) {
-    routers.push(...((await module.install(services)) ?? []));
+  try {
+    for (const module of MODULES) {
+      routers.push(...((await module.install(services)) ?? []));
+    }
+  } catch (err) {
+    // A module that cannot start (a configuration error) must not leave a port or pool open.
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    for (const close of services.onClose) await close().catch(() => undefined);
+    await db.close();
+    throw err;
   }
   resolveApp(createApp(services, routers));
   // Keep-alive longer than typical load balancer idle timeouts.
