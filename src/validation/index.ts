@@ -7,7 +7,7 @@
 import { logger } from '../logger';
 import type { ServerModule } from '../services';
 import { validateOperation } from './operation';
-import { packProfilesByType, profileContributor, storePack } from './pack';
+import { packProfilesByType, profileContributor, readPack, storePack } from './pack';
 import { ProfileRegistry } from './profiles';
 import { packGuides, resolveRequiredProfiles } from './required';
 import { profileGenerationHook, StoredProfiles } from './stored';
@@ -17,15 +17,16 @@ export const validationModule: ServerModule = {
   name: 'validation',
   async install(services) {
     const { config } = services;
-    const registry = new ProfileRegistry(config.profilesDir, new StoredProfiles(services));
+    const pack = readPack(config.profilesDir);
+    const registry = new ProfileRegistry(config.profilesDir, new StoredProfiles(services), pack);
     // Resolved before anything is written: a REQUIRED_PROFILES typo stops the start-up.
-    const required = await resolveRequiredProfiles(config.requiredProfiles, registry, packGuides(config.profilesDir));
+    const required = await resolveRequiredProfiles(config.requiredProfiles, registry, packGuides(pack));
     const validator = new Validator(registry, () => services.terminology, required);
     services.validator = validator;
     services.writeHooks.push(profileGenerationHook);
     services.operations.register(validateOperation(validator));
     services.capabilityContributors.push(profileContributor(packProfilesByType(registry.pack.values()), required));
-    const stored = await storePack(services, config.profilesDir);
+    const stored = await storePack(services, pack);
     if (stored.written.length || stored.unchanged) {
       logger.info('profile pack stored', { written: stored.written.length, unchanged: stored.unchanged });
     }

