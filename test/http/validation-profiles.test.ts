@@ -194,6 +194,9 @@ describe('profiles clients store', () => {
     sd.differential = { element: [{ id: 'Patient', path: 'Patient' }, { id: 'Patient.birthDate', path: 'Patient.birthDate', min: 1 }] };
     delete sd.snapshot;
     expect((await client.put('StructureDefinition/stored-differential', sd)).status).toBe(201);
+    // $validate of the StructureDefinition itself says it already.
+    const itself = await client.post('StructureDefinition/$validate', sd);
+    expect(issuesOf(itself.body)).toContainEqual(expect.objectContaining({ severity: 'information', diagnostics: expect.stringMatching(/has no snapshot: resources cannot be validated against it/) }));
     const res = await client.post('Patient/$validate?profile=' + encodeURIComponent(sd.url), { resourceType: 'Patient' });
     expect(res.status).toBe(200);
     expect(errorsOf(res.body)).toEqual([
