@@ -73,7 +73,7 @@ function buildScope(own: ElementNode | undefined, typeDef: CompiledProfile | und
     }
   }
   const referenced = referencedNode(node);
-  const fhirPathType = node.fhirPathType ?? referenced?.fhirPathType ?? (type === 'BackboneElement' || type === 'Element' ? type : type);
+  const fhirPathType = node.fhirPathType ?? referenced?.fhirPathType ?? type;
   const constraints = mergeConstraints(node.constraints, own && own !== node ? own.constraints : [], typeDef && typeDef.root !== node ? typeDef.root.constraints : []);
   const mandatory = elements.filter((el) => el.min > 0 || el.slicing?.slices.some((slice) => slice.min > 0));
   return { elements, mandatory, byKey, byName, constraints, fhirPathType, unresolved: [] };

@@ -216,6 +216,11 @@ describe('the pack is served', () => {
     expect((await client.get('ImplementationGuide/test-pack')).status).toBe(200);
     expect((await client.get('SearchParameter/test-ethnicity')).status).toBe(200);
     expect((await client.get('StructureDefinition/test-ethnicity')).body.type).toBe('Extension');
+    // Terminology operations work on them by id too, with the same content as the built-in copies.
+    const expanded = await client.get('ValueSet/test-gender/$expand');
+    expect(expanded.body.expansion.contains.map((c: any) => c.code)).toEqual(['male', 'female']);
+    const lookup = await client.get('CodeSystem/test-codes/$lookup?code=gluc');
+    expect(lookup.body.parameter.find((p: any) => p.name === 'display').valueString).toBe('Glucose');
     // Resources in the pack's Bundle files are stored one by one, the Bundle itself not.
     expect((await client.get('Bundle/test-terminology')).status).toBe(404);
   });
