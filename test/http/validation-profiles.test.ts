@@ -77,6 +77,12 @@ describe('a profile of the pack, claimed in meta.profile', () => {
     expect(
       find(body, 'Patient.extension[0].value.ofType(Coding)', /test-codes#gluc is not in the value set http:\/\/example.org\/fhir\/ValueSet\/test-ethnicity \(required binding\)/)
     ).toMatchObject({ severity: 'error', code: 'code-invalid' });
+    // An extension slice (matched by url through the extension's own definition) at most once.
+    const twice = conformingPatient();
+    twice.extension.push(twice.extension[0]);
+    const ext = await client.post('Patient', twice);
+    expect(ext.status).toBe(422);
+    expect(find(ext.body, 'Patient.extension', /slice "ethnicity" allows at most 1 value\(s\), but found 2/)).toBeDefined();
     // A mandatory slice that is missing.
     const noResident = conformingPatient();
     noResident.identifier = [{ system: 'http://hospital.example.org/mrn', value: 'MRN-2' }];
