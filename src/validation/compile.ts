@@ -152,7 +152,7 @@ function idSegments(id: string): string[] {
   return id.split('.');
 }
 
-function elementId(ed: ElementDefinition, index: number, previous: ElementDefinition[]): string {
+function elementId(ed: ElementDefinition, index: number): string {
   if (ed.id) return ed.id;
   // Old snapshots without ids: the path, plus the slice name for a slice's own element.
   if (index === 0 || !ed.path) return ed.path ?? '';
@@ -221,7 +221,7 @@ export function compileStructureDefinition(sd: StructureDefinition, isBase: bool
     byId: new Map<string, ElementNode>(),
   } as CompiledProfile;
   elements.forEach((ed, index) => {
-    const id = elementId(ed, index, elements);
+    const id = elementId(ed, index);
     const node = makeNode(ed, id, profile);
     if (index === 0) {
       profile.root = node;
