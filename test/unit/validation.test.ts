@@ -43,6 +43,8 @@ describe('primitive formats', () => {
     ['oid', '2.16.156', /urn:oid:/],
     ['uuid', 'urn:uuid:0b1d1c5e-0c4e-4b3a-9a7e-5a1e0c9f2d11', undefined],
     ['base64Binary', 'aGVsbG8=', undefined],
+    ['base64Binary', 'aGVs\nbG8=', undefined],
+    ['base64Binary', 'aGVsbG8', /base64/],
     ['base64Binary', 'not base64!', /base64/],
     ['string', '  ', /non-whitespace/],
     ['string', 'a\u0001b', /control characters/],
