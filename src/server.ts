@@ -28,11 +28,16 @@ const unknownTerminology: Services['terminology'] = {
   checker: () => unknownTerminology,
 };
 
+/** Connections of the lookup pool (services.lookupDb) per process. */
+const LOOKUP_POOL_SIZE = 2;
+
 export function createServices(config: Config, db: Database): Services {
   loadDefinitions();
+  const lookupDb = new Database(config.databaseUrl ?? '', LOOKUP_POOL_SIZE);
   const services: Services = {
     config,
     db,
+    lookupDb,
     repo: undefined as unknown as Repository,
     indexer: { index: async () => undefined },
     validator: undefined as unknown as Services['validator'],
@@ -57,7 +62,7 @@ export function createServices(config: Config, db: Database): Services {
     audit: { write: async () => undefined },
     immutableTypes: new Set(),
     capabilityContributors: [],
-    onClose: [],
+    onClose: [() => lookupDb.close()],
   };
   services.repo = new Repository(services);
   services.validator = baseValidator(config, () => services.terminology);

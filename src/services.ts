@@ -158,6 +158,13 @@ export interface AuditSink {
 export interface Services {
   config: Config;
   db: Database;
+  /**
+   * A small pool of its own for single reads of stored conformance content (the generation
+   * counter, stored profiles and terminology) that validation makes while its request may
+   * hold a write transaction: were they taken from `db`, transactions holding every
+   * connection would wait forever for each other's lookups.
+   */
+  lookupDb: Database;
   repo: Repository;
   indexer: ResourceIndexer;
   validator: ResourceValidator;

@@ -13,14 +13,15 @@
  * serves it. A TTL would have been cheaper but would show stale expansions after an update,
  * and LISTEN/NOTIFY arrives asynchronously, after the client may already have asked again.
  *
- * Built-in content (R4 base, profiles/) never needs this check: it cannot change.
+ * Built-in content (R4 base, profiles/) never needs this check: it cannot change. Stored content
+ * is read on services.lookupDb, because validation asks for it inside write transactions.
  *
  * The counter is shared with validation, whose stored StructureDefinitions follow writes the
  * same way (src/validation/stored.ts): one counter for every stored conformance resource a
  * cache depends on, read with one query.
  */
 import type { ConceptMap, NamingSystem, Resource } from '@medplum/fhirtypes';
-import { systemContext } from '../fhir/system-context';
+import { lookupContext } from '../fhir/system-context';
 import type { Services, WriteHook } from '../services';
 import { sql } from '../store/sql';
 import type { WriteTx } from '../store/write-tx';
@@ -49,7 +50,7 @@ export class Generation {
     const key = `${type}?${new URLSearchParams(params).toString()}`;
     let found = this.lookups.get(key);
     if (!found) {
-      found = this.services.search.match(systemContext(this.services), type, params, MAX_MATCHES);
+      found = this.services.search.match(lookupContext(this.services), type, params, MAX_MATCHES);
       // A failed query must not stay cached as the answer.
       found.catch(() => this.lookups.delete(key));
       this.lookups.set(key, found);
@@ -111,7 +112,7 @@ export class StoredTerminology {
 
   /** The current generation: one single-row query, and a fresh cache when something changed. */
   async generation(): Promise<Generation> {
-    const value = await readGeneration(this.services.db);
+    const value = await readGeneration(this.services.lookupDb);
     if (this.current?.value !== value) {
       this.current = new Generation(value, this.services);
     }

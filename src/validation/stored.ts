@@ -7,10 +7,11 @@
  * A validation that needs a stored profile reads the counter once (one single-row query);
  * while it is unchanged, every lookup made for it still holds; when it changed, the lookups
  * start afresh. Compiled profiles are kept by id and version, so an unchanged profile is
- * never compiled twice.
+ * never compiled twice. These reads run on services.lookupDb: a validation inside a transaction
+ * Bundle must not wait for a connection the other transactions hold.
  */
 import type { StructureDefinition } from '@medplum/fhirtypes';
-import { systemContext } from '../fhir/system-context';
+import { lookupContext } from '../fhir/system-context';
 import type { Services, WriteHook } from '../services';
 import { bumpGeneration, readGeneration } from '../terminology/stored';
 
@@ -33,7 +34,7 @@ export class StoredGeneration {
   private byUrlAll(url: string): Promise<StructureDefinition[]> {
     let found = this.lookups.get(url);
     if (!found) {
-      found = this.services.search.match(systemContext(this.services), 'StructureDefinition', [['url', url]], MAX_MATCHES) as Promise<
+      found = this.services.search.match(lookupContext(this.services), 'StructureDefinition', [['url', url]], MAX_MATCHES) as Promise<
         StructureDefinition[]
       >;
       found.catch(() => this.lookups.delete(url));
@@ -59,7 +60,7 @@ export class StoredProfiles {
   constructor(private readonly services: Services) {}
 
   async generation(): Promise<StoredGeneration> {
-    const value = await readGeneration(this.services.db);
+    const value = await readGeneration(this.services.lookupDb);
     if (this.current?.value !== value) this.current = new StoredGeneration(value, this.services);
     return this.current;
   }

@@ -283,3 +283,26 @@ test('the validator is callable in-process (services.validator) and reports with
   const issues = await server.services.validator.validate({ resourceType: 'Patient', gender: 'x' } as any, { mode: 'create' });
   expect(issues.filter((i) => i.severity === 'error').map((i) => i.expression?.[0])).toEqual(['Patient.gender']);
 });
+
+test('concurrent transactions outnumbering the connection pool still complete: validation`s lookups have a pool of their own', async () => {
+  const small = await startTestServer({ DB_POOL_SIZE: '2' });
+  try {
+    const smallClient = small.client();
+    // LOINC is not loaded, so checking the code reads the stored terminology (a database lookup) inside each transaction.
+    const bundle = () => ({
+      resourceType: 'Bundle',
+      type: 'transaction',
+      entry: [
+        { fullUrl: 'urn:uuid:0c3f6b1e-0000-4000-8000-000000000001', resource: { resourceType: 'Patient' }, request: { method: 'POST', url: 'Patient' } },
+        {
+          resource: { resourceType: 'Observation', status: 'final', code: { coding: [{ system: 'http://loinc.org', code: '1234-5' }] }, subject: { reference: 'urn:uuid:0c3f6b1e-0000-4000-8000-000000000001' } },
+          request: { method: 'POST', url: 'Observation' },
+        },
+      ],
+    });
+    const results = await Promise.all(Array.from({ length: 6 }, () => smallClient.post('', bundle())));
+    expect(results.map((r) => r.status)).toEqual([200, 200, 200, 200, 200, 200]);
+  } finally {
+    await small.close();
+  }
+});
