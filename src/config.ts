@@ -36,6 +36,11 @@ export interface Config {
   terminologyMaxExpansion: number;
   /** Number of Provenance hash chains: writes of different patients rarely share (and wait for) one. */
   provenanceChains: number;
+  /**
+   * REQUIRED_PROFILES: profiles every resource of their type must conform to, as StructureDefinition
+   * URLs or ImplementationGuides of the pack (URL, id, packageId or name); see src/validation/required.ts.
+   */
+  requiredProfiles: string[];
   /** SMART authorization (src/auth); lifetimes in seconds. */
   auth: AuthConfig;
 }
@@ -98,6 +103,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     profilesDir: path.resolve(env.PROFILES_DIR || path.join(__dirname, '..', 'profiles')),
     terminologyMaxExpansion: Math.max(1, intFromEnv(env, 'TERMINOLOGY_MAX_EXPANSION', 10_000)),
     provenanceChains: Math.min(65536, Math.max(1, intFromEnv(env, 'PROVENANCE_CHAINS', 64))),
+    requiredProfiles: (env.REQUIRED_PROFILES ?? '').split(/[\s,]+/).filter(Boolean),
     auth: {
       disabled: env.AUTH_DISABLED === 'true',
       accessTokenLifetime: intFromEnv(env, 'ACCESS_TOKEN_LIFETIME', 3600),

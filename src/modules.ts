@@ -11,12 +11,14 @@ import { searchModule } from './search';
 import { provenanceModule } from './provenance';
 import { retentionModule } from './retention';
 import { terminologyModule } from './terminology';
+import { validationModule } from './validation';
 import type { ServerModule } from './services';
 
 export const MODULES: ServerModule[] = [
   keysModule,
   searchModule,
   terminologyModule,
+  validationModule,
   authModule,
   auditModule,
   retentionModule,

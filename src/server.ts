@@ -25,16 +25,22 @@ const unknownTerminology: Services['terminology'] = {
   validateCode: async (url) => ({ result: false, unknown: true, message: `Value set ${url} is not known` }),
   validateCodeInSystem: async (code) => ({ result: false, unknown: true, message: `Code system ${code.system} is not known` }),
   expandCodes: async () => undefined,
+  checker: () => unknownTerminology,
 };
+
+/** Connections of the lookup pool (services.lookupDb) per process. */
+const LOOKUP_POOL_SIZE = 2;
 
 export function createServices(config: Config, db: Database): Services {
   loadDefinitions();
+  const lookupDb = new Database(config.databaseUrl ?? '', LOOKUP_POOL_SIZE);
   const services: Services = {
     config,
     db,
+    lookupDb,
     repo: undefined as unknown as Repository,
     indexer: { index: async () => undefined },
-    validator: baseValidator,
+    validator: undefined as unknown as Services['validator'],
     search: {
       search: async () => {
         throw errors.notSupported('Search is not installed');
@@ -56,9 +62,10 @@ export function createServices(config: Config, db: Database): Services {
     audit: { write: async () => undefined },
     immutableTypes: new Set(),
     capabilityContributors: [],
-    onClose: [],
+    onClose: [() => lookupDb.close()],
   };
   services.repo = new Repository(services);
+  services.validator = baseValidator(config, () => services.terminology);
   registerMetaOperations(services.operations);
   return services;
 }
@@ -97,8 +104,16 @@ export async function startServer(config: Config, options: { explicitBaseUrl?: b
       : config;
   const services = createServices(effective, db);
   const routers: RouterFactory[] = [];
-  for (const module of MODULES) {
-    routers.push(...((await module.install(services)) ?? []));
+  try {
+    for (const module of MODULES) {
+      routers.push(...((await module.install(services)) ?? []));
+    }
+  } catch (err) {
+    // A module that cannot start (a configuration error) must not leave a port or pool open.
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    for (const close of services.onClose) await close().catch(() => undefined);
+    await db.close();
+    throw err;
   }
   resolveApp(createApp(services, routers));
   // Keep-alive longer than typical load balancer idle timeouts.

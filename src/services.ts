@@ -75,6 +75,9 @@ export interface CodeCheck {
   unknown?: boolean;
 }
 
+/** Code checks that share one view of the stored terminology (see TerminologyService.checker). */
+export type CodeChecker = Pick<TerminologyService, 'validateCode' | 'validateCodeInSystem'>;
+
 /** Terminology answers that validation (bindings) and search (:in, :not-in, :below) need. */
 export interface TerminologyService {
   /** Is the code in the value set (canonical URL, optionally |version)? */
@@ -83,6 +86,11 @@ export interface TerminologyService {
   validateCodeInSystem(code: CodeToCheck): Promise<CodeCheck>;
   /** Every system|code of a value set's expansion, or undefined when it cannot be expanded here. */
   expandCodes(valueSetUrl: string): Promise<{ system: string; code: string }[] | undefined>;
+  /**
+   * For many checks in a row (the codes of one resource): they share one view of the stored
+   * terminology, so it is looked up at most once however many codes are checked.
+   */
+  checker(): CodeChecker;
 }
 
 export interface SearchRequest {
@@ -159,6 +167,13 @@ export interface AuditSink {
 export interface Services {
   config: Config;
   db: Database;
+  /**
+   * A small pool of its own for single reads of stored conformance content (the generation
+   * counter, stored profiles and terminology) that validation makes while its request may
+   * hold a write transaction: were they taken from `db`, transactions holding every
+   * connection would wait forever for each other's lookups.
+   */
+  lookupDb: Database;
   repo: Repository;
   indexer: ResourceIndexer;
   validator: ResourceValidator;

@@ -16,6 +16,24 @@ let loaded = false;
 let resourceTypes: string[] = [];
 let resourceTypeSet = new Set<string>();
 let patientCompartment = new Map<string, string[]>();
+/** The R4 base StructureDefinitions (types and resources) by canonical URL, without narrative and mappings. */
+const baseDefinitions = new Map<string, StructureDefinition>();
+
+/** What validation never reads of a StructureDefinition: dropped to keep the base definitions small in memory. */
+export function stripDocumentation(sd: StructureDefinition): StructureDefinition {
+  delete sd.text;
+  delete sd.mapping;
+  for (const element of [...(sd.snapshot?.element ?? []), ...(sd.differential?.element ?? [])]) {
+    delete element.mapping;
+    delete element.comment;
+    delete element.requirements;
+    delete element.alias;
+    delete element.definition;
+    delete element.meaningWhenMissing;
+    delete element.isModifierReason;
+  }
+  return sd;
+}
 
 export function loadDefinitions(): void {
   if (loaded) {
@@ -27,6 +45,12 @@ export function loadDefinitions(): void {
   indexStructureDefinitionBundle(resources);
   indexSearchParameterBundle(readJson('fhir/r4/search-parameters.json') as Bundle<SearchParameter>);
 
+  for (const bundle of [types, resources]) {
+    for (const entry of bundle.entry ?? []) {
+      const sd = entry.resource as StructureDefinition | undefined;
+      if (sd?.resourceType === 'StructureDefinition' && sd.url) baseDefinitions.set(sd.url, stripDocumentation(sd));
+    }
+  }
   resourceTypes = (resources.entry ?? [])
     .map((e) => e.resource as StructureDefinition)
     .filter((sd) => sd?.resourceType === 'StructureDefinition' && sd.kind === 'resource' && !sd.abstract)
@@ -39,6 +63,11 @@ export function loadDefinitions(): void {
     (compartment.resource ?? []).filter((r) => r.param?.length).map((r) => [r.code as string, r.param as string[]])
   );
   loaded = true;
+}
+
+/** A StructureDefinition of the R4 base (a type or resource), by canonical URL. */
+export function baseStructureDefinition(url: string): StructureDefinition | undefined {
+  return baseDefinitions.get(url);
 }
 
 /** All concrete R4 resource types, sorted. */

@@ -9,8 +9,10 @@
  *    reference's Type/id tail (references.ts).
  *  - as(Type) returns its input unfiltered, so Condition.onset.as(string) would index an
  *    onsetDateTime as text; here it keeps only values of that type.
+ *  - children() and descendants() always return nothing, which turns invariants such as
+ *    "descendants().where(...).exists()" into false errors; here they walk the value.
  */
-import { FunctionAtom, fhirPathIs, getExpressionsForResourceType, parseFhirPath } from '@medplum/core';
+import { FunctionAtom, fhirPathIs, getExpressionsForResourceType, getTypedPropertyValue, parseFhirPath } from '@medplum/core';
 import type { Reference } from '@medplum/fhirtypes';
 import { referenceTarget } from './references';
 
@@ -45,6 +47,32 @@ function resolveReferences(input: Typed[]): Typed[] {
   return result;
 }
 
+/** The child elements of each input value, typed from the definitions where they are known. */
+function childrenOf(input: Typed[]): Typed[] {
+  const result: Typed[] = [];
+  for (const item of input) {
+    const value = item.value;
+    if (!value || typeof value !== 'object' || Array.isArray(value)) continue;
+    for (const key of Object.keys(value)) {
+      if (key === 'resourceType' || key.startsWith('_')) continue;
+      const child = getTypedPropertyValue(item as never, key) as Typed | Typed[] | undefined;
+      if (Array.isArray(child)) result.push(...child);
+      else if (child) result.push(child);
+    }
+  }
+  return result;
+}
+
+function descendantsOf(input: Typed[]): Typed[] {
+  const result: Typed[] = [];
+  let level = childrenOf(input);
+  while (level.length) {
+    result.push(...level);
+    level = childrenOf(level);
+  }
+  return result;
+}
+
 function typeName(atom: unknown): string | undefined {
   const symbol = atom as { name?: string; left?: { name?: string }; right?: { name?: string } };
   if (symbol.name) return symbol.name;
@@ -59,6 +87,10 @@ function patch(atom: unknown, seen = new Set<unknown>()): void {
   if (atom instanceof FunctionAtom) {
     if (atom.name === 'resolve') {
       Object.defineProperty(atom, 'eval', { value: (_context: unknown, input: Typed[]) => resolveReferences(input) });
+    } else if (atom.name === 'children' && atom.args.length === 0) {
+      Object.defineProperty(atom, 'eval', { value: (_context: unknown, input: Typed[]) => childrenOf(input) });
+    } else if (atom.name === 'descendants' && atom.args.length === 0) {
+      Object.defineProperty(atom, 'eval', { value: (_context: unknown, input: Typed[]) => descendantsOf(input) });
     } else if (atom.name === 'as' && atom.args.length === 1) {
       const name = typeName(atom.args[0]);
       if (name) {

@@ -125,10 +125,15 @@ export class ProvenanceWriter {
     return client;
   }
 
-  /** A Provenance a client creates on its own: any signature it carries must verify over its (one) target version. */
+  /**
+   * A Provenance a client creates on its own: every JOSE signature it carries must verify over
+   * its (one) target version. Signatures in formats this server cannot check (XML-DSig, as in
+   * records imported from elsewhere) are kept as given; $verify-signature reports them as
+   * unsupported, never as valid.
+   */
   private async checkStandalone(ctx: RequestContext, tx: WriteTx, provenance: Provenance): Promise<void> {
     const signatures = clientSignatures(provenance);
-    if (signatures.length === 0) return;
+    if (!signatures.some((signature) => signature.sigFormat === JOSE)) return;
     const source = `Provenance/${provenance.id}`;
     const ref = provenance.target?.length === 1 ? parseVersionReference(provenance.target[0].reference, ctx.baseUrl) : undefined;
     if (!ref) {
@@ -136,6 +141,7 @@ export class ProvenanceWriter {
     }
     const version = (await loadVersions(tx, [ref])).get(refKey(ref));
     for (const [index, signature] of signatures.entries()) {
+      if (signature.sigFormat !== JOSE) continue;
       const check = await checkAuthorSignature(tx, { users: this.users, recorded: false }, ctx.baseUrl, signature, index, version, refKey(ref));
       if (check.result !== 'valid') {
         unprocessable(source, `signature[${index}] is not accepted (${check.result}): ${check.message}`, `Provenance.signature[${index}]`);

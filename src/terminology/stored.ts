@@ -13,12 +13,18 @@
  * serves it. A TTL would have been cheaper but would show stale expansions after an update,
  * and LISTEN/NOTIFY arrives asynchronously, after the client may already have asked again.
  *
- * Built-in content (R4 base, profiles/) never needs this check: it cannot change.
+ * Built-in content (R4 base, profiles/) never needs this check: it cannot change. Stored content
+ * is read on services.lookupDb, because validation asks for it inside write transactions.
+ *
+ * The counter is shared with validation, whose stored StructureDefinitions follow writes the
+ * same way (src/validation/stored.ts): one counter for every stored conformance resource a
+ * cache depends on, read with one query.
  */
 import type { ConceptMap, NamingSystem, Resource } from '@medplum/fhirtypes';
-import { systemContext } from '../fhir/system-context';
+import { lookupContext } from '../fhir/system-context';
 import type { Services, WriteHook } from '../services';
 import { sql } from '../store/sql';
+import type { WriteTx } from '../store/write-tx';
 import { idForms, namingSystemIds, TERMINOLOGY_TYPES, type CanonicalResource, type TerminologyType } from './builtin';
 import type { LinkedValueSet } from './value-set';
 
@@ -44,7 +50,7 @@ export class Generation {
     const key = `${type}?${new URLSearchParams(params).toString()}`;
     let found = this.lookups.get(key);
     if (!found) {
-      found = this.services.search.match(systemContext(this.services), type, params, MAX_MATCHES);
+      found = this.services.search.match(lookupContext(this.services), type, params, MAX_MATCHES);
       // A failed query must not stay cached as the answer.
       found.catch(() => this.lookups.delete(key));
       this.lookups.set(key, found);
@@ -88,6 +94,17 @@ export class Generation {
   }
 }
 
+/** The current value of the generation counter. */
+export async function readGeneration(db: Pick<Services['db'], 'query'>): Promise<number> {
+  const result = await db.query<{ generation: number }>(sql`SELECT generation FROM terminology_generation`);
+  return Number(result.rows[0]?.generation ?? 0);
+}
+
+/** Bumps the counter inside a write's transaction, so it commits (or not) with the write. */
+export async function bumpGeneration(tx: Pick<WriteTx, 'query'>): Promise<void> {
+  await tx.query(sql`UPDATE terminology_generation SET generation = generation + 1`);
+}
+
 export class StoredTerminology {
   private current?: Generation;
 
@@ -95,8 +112,7 @@ export class StoredTerminology {
 
   /** The current generation: one single-row query, and a fresh cache when something changed. */
   async generation(): Promise<Generation> {
-    const result = await this.services.db.query<{ generation: number }>(sql`SELECT generation FROM terminology_generation`);
-    const value = Number(result.rows[0]?.generation ?? 0);
+    const value = await readGeneration(this.services.lookupDb);
     if (this.current?.value !== value) {
       this.current = new Generation(value, this.services);
     }
@@ -107,8 +123,6 @@ export class StoredTerminology {
 /** Bumps the generation inside the write's transaction, so it commits (or not) with the write. */
 export const generationHook: WriteHook = {
   async afterWrite(_ctx, tx, event) {
-    if (TERMINOLOGY_TYPES.has(event.resourceType)) {
-      await tx.query(sql`UPDATE terminology_generation SET generation = generation + 1`);
-    }
+    if (TERMINOLOGY_TYPES.has(event.resourceType)) await bumpGeneration(tx);
   },
 };

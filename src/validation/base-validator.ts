@@ -1,30 +1,14 @@
 /**
- * Structural validation against the R4 base StructureDefinitions and their FHIRPath
- * invariants, by @medplum/core's validator.
+ * The validator services start with, before (or without) the validation module: the R4 base
+ * definitions and the profiles of the pack, through whatever terminology service is
+ * installed when it runs; no stored profiles, nothing required. The validation module
+ * replaces it with the full one (stored profiles, REQUIRED_PROFILES, the pack served).
  */
-import { validateResource } from '@medplum/core';
-import type { OperationOutcome, OperationOutcomeIssue, Resource } from '@medplum/fhirtypes';
-import type { ResourceValidator } from '../services';
+import type { Config } from '../config';
+import type { ResourceValidator, TerminologyService } from '../services';
+import { ProfileRegistry } from './profiles';
+import { Validator } from './validator';
 
-/** @medplum/core reports its text in details.text; FHIR clients read diagnostics. */
-function normalize(issue: OperationOutcomeIssue): OperationOutcomeIssue {
-  return { ...issue, diagnostics: issue.diagnostics ?? issue.details?.text };
+export function baseValidator(config: Pick<Config, 'profilesDir'>, terminology: () => TerminologyService): ResourceValidator {
+  return new Validator(new ProfileRegistry(config.profilesDir), terminology, new Map());
 }
-
-export function validateStructure(resource: Resource): OperationOutcomeIssue[] {
-  try {
-    return validateResource(resource).map(normalize);
-  } catch (err) {
-    const outcome = (err as { outcome?: OperationOutcome }).outcome;
-    if (outcome?.issue) {
-      return outcome.issue.map(normalize);
-    }
-    throw err;
-  }
-}
-
-export const baseValidator: ResourceValidator = {
-  async validate(resource) {
-    return validateStructure(resource);
-  },
-};

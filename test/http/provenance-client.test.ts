@@ -183,5 +183,15 @@ test('a Provenance a client creates on its own must verify over its version-spec
   expect(bad.status).toBe(422);
   const unversioned = await doctor.post('Provenance', { resourceType: 'Provenance', target: [{ reference: `Patient/${patient.id}` }], recorded: new Date().toISOString(), agent: [{ who: { reference: 'Practitioner/pr1' } }], signature: [await signature(stored)] });
   expect(unversioned.status).toBe(422);
+  // A signature in a format the server cannot check is kept as given, and never called valid.
+  const foreign = await doctor.post('Provenance', {
+    resourceType: 'Provenance', target, recorded: new Date().toISOString(),
+    agent: [{ who: { reference: 'Practitioner/pr1' } }],
+    signature: [{ ...(await signature(stored)), sigFormat: 'application/signature+xml', data: Buffer.from('<Signature/>').toString('base64') }],
+  });
+  expect(foreign.status).toBe(201);
+  const verdict = (await doctor.get(`Provenance/${foreign.body.id}/$verify-signature`)).body;
+  expect(verdict.parameter.find((p: any) => p.name === 'result').valueBoolean).toBe(false);
+  expect(JSON.stringify(verdict)).toContain('unsupported-format');
   expect(jcs(stored)).toContain('"resourceType":"Patient"');
 });

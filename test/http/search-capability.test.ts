@@ -135,9 +135,9 @@ describe(':in and :not-in', () => {
 
   test('codes of the expansion match by system and code; :not-in is the complement', async () => {
     const asked: string[] = [];
-    server.services.terminology = {
-      ...original,
-      expandCodes: async (url) => {
+    // The real service's other methods stay (they live on its prototype, which a spread would lose).
+    server.services.terminology = Object.assign(Object.create(original), {
+      expandCodes: async (url: string) => {
         asked.push(url);
         return url === VITALS
           ? [
@@ -148,7 +148,7 @@ describe(':in and :not-in', () => {
             ? []
             : undefined;
       },
-    };
+    });
     expect(await matches(`Observation?code:in=${VITALS}`)).toEqual(['diastolic', 'systolic']);
     expect(await matches(`Observation?code:not-in=${VITALS}`)).toEqual(['glucose', 'wrongSystem']);
     expect(await matches(`Observation?code:in=http://example.org/fhir/ValueSet/empty`)).toEqual([]);

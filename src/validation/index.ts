@@ -1,0 +1,37 @@
+/**
+ * The validation module: services.validator for every create, update and patch (and each
+ * entry of a batch or transaction), the $validate operation, the profile pack stored and
+ * served at start-up, REQUIRED_PROFILES, and the pack's profiles in the CapabilityStatement.
+ * See validator.ts for what is checked and profiles.ts for where profiles come from.
+ */
+import { logger } from '../logger';
+import type { ServerModule } from '../services';
+import { validateOperation } from './operation';
+import { packProfilesByType, profileContributor, readPack, storePack } from './pack';
+import { ProfileRegistry } from './profiles';
+import { packGuides, resolveRequiredProfiles } from './required';
+import { profileGenerationHook, StoredProfiles } from './stored';
+import { Validator } from './validator';
+
+export const validationModule: ServerModule = {
+  name: 'validation',
+  async install(services) {
+    const { config } = services;
+    const pack = readPack(config.profilesDir);
+    const registry = new ProfileRegistry(config.profilesDir, new StoredProfiles(services), pack);
+    // Resolved before anything is written: a REQUIRED_PROFILES typo stops the start-up.
+    const required = await resolveRequiredProfiles(config.requiredProfiles, registry, packGuides(pack));
+    const validator = new Validator(registry, () => services.terminology, required);
+    services.validator = validator;
+    services.writeHooks.push(profileGenerationHook);
+    services.operations.register(validateOperation(validator));
+    services.capabilityContributors.push(profileContributor(packProfilesByType(registry.pack.values()), required));
+    const stored = await storePack(services, pack);
+    if (stored.written.length || stored.unchanged) {
+      logger.info('profile pack stored', { written: stored.written.length, unchanged: stored.unchanged });
+    }
+    if (required.size) {
+      logger.info('required profiles', Object.fromEntries(required));
+    }
+  },
+};

@@ -1,0 +1,94 @@
+/**
+ * services.validator: a resource against its base definition, then against every profile it
+ * claims (meta.profile), every profile the caller asks for (ValidationOptions.profiles,
+ * $validate's profile) and every profile the server requires for its type
+ * (REQUIRED_PROFILES). Issues the profiles repeat from the base are reported once; the others
+ * name the profile they come from.
+ *
+ * A profile that cannot be used (unknown here, no snapshot) is what the HL7 validator and
+ * HAPI make of it: a warning when the resource merely claims it, an error when it was asked
+ * for or is required, because then the resource cannot be shown to conform.
+ */
+import type { OperationOutcomeIssue, Resource, StructureDefinition } from '@medplum/fhirtypes';
+import { isKnownResourceType } from '../fhir/definitions';
+import { issue } from '../fhir/outcome';
+import type { ResourceValidator, TerminologyService, ValidationOptions } from '../services';
+import { HL7_SD, type ProfileRegistry } from './profiles';
+import { Walk } from './walker';
+
+type Reason = 'claimed' | 'requested' | 'required';
+
+function issueKey(i: OperationOutcomeIssue): string {
+  return `${i.severity}|${i.code}|${i.expression?.join(',')}|${i.diagnostics}`;
+}
+
+export class Validator implements ResourceValidator {
+  constructor(
+    readonly registry: ProfileRegistry,
+    private readonly terminology: () => TerminologyService,
+    /** Resource type -> canonical URLs of the profiles every resource of that type must conform to. */
+    readonly required: ReadonlyMap<string, string[]>
+  ) {}
+
+  async validate(resource: Resource, options: ValidationOptions): Promise<OperationOutcomeIssue[]> {
+    if (options.mode === 'delete') return [];
+    if (!resource || typeof resource !== 'object' || Array.isArray(resource)) {
+      return [issue('error', 'structure', 'The content is not a resource (a JSON object with a resourceType)')];
+    }
+    const type = resource.resourceType;
+    const base = typeof type === 'string' && isKnownResourceType(type) ? this.registry.baseType(type) : undefined;
+    if (!base) {
+      return [issue('error', 'structure', `Unknown resource type "${String(type)}"`, 'resourceType')];
+    }
+    const session = this.registry.session();
+    const checker = this.terminology().checker();
+    const walk = new Walk(this.registry, session, checker, { checkCodeSystems: true });
+    await walk.resource(resource, base, type);
+    const issues = walk.issues;
+    if (type === 'StructureDefinition') {
+      const usability = this.registry.usability(resource as StructureDefinition);
+      if (usability) issues.push(usability);
+    }
+    const seen = new Set(issues.map(issueKey));
+
+    for (const [url, reason] of this.profilesFor(resource, options)) {
+      if (url === HL7_SD + type) continue;
+      const strict = reason !== 'claimed';
+      const why = reason === 'required' ? ` (this server requires it for ${type})` : reason === 'requested' ? ' (requested)' : '';
+      const found = await this.registry.resolve(url, session);
+      if (!found.profile) {
+        const text =
+          found.missing === 'unknown'
+            ? `The profile ${url} is not known on this server, so the resource could not be checked against it${why}`
+            : found.message + why;
+        issues.push(issue(strict ? 'error' : 'warning', found.missing === 'unknown' ? 'not-found' : 'not-supported', text, type));
+        continue;
+      }
+      if (found.profile.type !== type) {
+        issues.push(issue('error', 'structure', `The profile ${url} is a profile of ${found.profile.type}, not of ${type}${why}`, type));
+        continue;
+      }
+      const side = new Walk(this.registry, session, checker, { checkCodeSystems: false });
+      await side.resource(resource, found.profile, type);
+      for (const i of side.issues) {
+        const key = issueKey(i);
+        if (seen.has(key)) continue;
+        seen.add(key);
+        issues.push({ ...i, diagnostics: `${i.diagnostics} (profile ${url})` });
+      }
+    }
+    return issues;
+  }
+
+  /** Every profile to check, each once, with the strongest reason it applies. */
+  private profilesFor(resource: Resource, options: ValidationOptions): Map<string, Reason> {
+    const result = new Map<string, Reason>();
+    const claimed = resource.meta?.profile;
+    if (Array.isArray(claimed)) {
+      for (const url of claimed) if (typeof url === 'string' && url) result.set(url, 'claimed');
+    }
+    for (const url of options.profiles ?? []) result.set(url, 'requested');
+    for (const url of this.required.get(resource.resourceType) ?? []) result.set(url, 'required');
+    return result;
+  }
+}
