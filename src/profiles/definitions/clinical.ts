@@ -146,6 +146,7 @@ export function diagnosticReportProfiles(): StructureDefinition[] {
     baseDefinition: sdUrl('cn-diagnostic-report'),
     elements: [
       ...categorySlice('DiagnosticReport', 'laboratory', vsUrl('cn-lab-report-category'), '检验 (laboratory section)'),
+      { id: 'DiagnosticReport.identifier', min: 1 },
       { id: 'DiagnosticReport.identifier:labReportNumber', min: 1 },
       { id: 'DiagnosticReport.specimen', mustSupport: true },
       { id: 'DiagnosticReport.result', min: 1 },
@@ -160,6 +161,7 @@ export function diagnosticReportProfiles(): StructureDefinition[] {
     baseDefinition: sdUrl('cn-diagnostic-report'),
     elements: [
       ...categorySlice('DiagnosticReport', 'imaging', vsUrl('cn-imaging-report-category'), '检查 (imaging section)'),
+      { id: 'DiagnosticReport.identifier', min: 1 },
       { id: 'DiagnosticReport.identifier:examReportNumber', min: 1 },
       { id: 'DiagnosticReport.imagingStudy', mustSupport: true },
     ],

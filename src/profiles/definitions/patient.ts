@@ -130,7 +130,7 @@ export function patientProfile(provinces: string[]): StructureDefinition {
       { id: 'Patient.address', mustSupport: true },
       extensionSlice('Patient.address.extension', 'division', EXT.division),
       { id: 'Patient.maritalStatus', mustSupport: true },
-      { id: 'Patient.maritalStatus.coding', slicing: slicedBy('system', 'The national coding, next to any HL7 one') },
+      { id: 'Patient.maritalStatus.coding', min: 1, slicing: slicedBy('system', 'The national coding, next to any HL7 one') },
       {
         id: 'Patient.maritalStatus.coding:national',
         sliceName: 'national',
