@@ -21,7 +21,8 @@
  *    type (`value[x]:valueQuantity`) without a declared slicing;
  *  - choice renames: `Observation.valueQuantity` in a differential constrains
  *    `Observation.value[x]` to Quantity (paths stay `value[x]` in the snapshot).
- * Anything it cannot do faithfully is a SnapshotError naming the element, never a guess.
+ * Anything it cannot do faithfully is a SnapshotError naming the element, never a guess
+ * (re-slicing, `slice/reslice`, is one of those).
  *
  * Pure: no I/O; definitions come from the resolver (see resolver.ts).
  */
@@ -144,6 +145,7 @@ class Builder {
       if (this.index(childId) < 0) childId = this.renameChoice(id, name) ?? this.fail(`no element ${childId} in ${this.base.type}`);
       id = childId;
       if (slice) {
+        if (slice.includes('/')) this.fail(`${rawId}: re-slicing (${slice}) is not supported`);
         const sliceId = `${id}:${slice}`;
         if (this.index(sliceId) < 0) this.createSlice(id, slice);
         id = sliceId;

@@ -186,6 +186,33 @@ describe('slicing', () => {
   });
 });
 
+describe('extension definitions', () => {
+  test('a complex extension slices Extension.extension and fixes each part’s url; a re-slice is refused', () => {
+    const sd = profile('Extension', [
+      { id: 'Extension', max: '1' },
+      { id: 'Extension.extension:code', sliceName: 'code', min: 1, max: '1' },
+      { id: 'Extension.extension:code.url', fixedUri: 'code' },
+      { id: 'Extension.extension:code.value[x]', type: [{ code: 'Coding' }] },
+      { id: 'Extension.url', fixedUri: 'http://example.org/StructureDefinition/pair' },
+      { id: 'Extension.value[x]', max: '0' },
+    ], { url: 'http://example.org/StructureDefinition/pair', kind: 'complex-type', context: [{ type: 'element', expression: 'Patient' }] });
+    const elements = snapshot(sd);
+    const order = ids(elements);
+    expect(order.slice(0, 4)).toEqual(['Extension', 'Extension.id', 'Extension.extension', 'Extension.extension:code']);
+    expect(find(elements, 'Extension.extension:code.url')).toMatchObject({ fixedUri: 'code', base: { path: 'Extension.url' } });
+    expect(find(elements, 'Extension.extension:code.value[x]').type).toEqual([{ code: 'Coding' }]);
+    expect(find(elements, 'Extension.value[x]').max).toBe('0');
+    expect(order.indexOf('Extension.extension:code.value[x]')).toBeLessThan(order.indexOf('Extension.url'));
+
+    const reslice = profile('Patient', [
+      { id: 'Patient.identifier', slicing: { discriminator: [{ type: 'value', path: 'system' }], rules: 'open' } },
+      { id: 'Patient.identifier:a', sliceName: 'a' },
+      { id: 'Patient.identifier:a/b', sliceName: 'a/b' },
+    ]);
+    expect(() => snapshot(reslice)).toThrow('re-slicing (a/b) is not supported');
+  });
+});
+
 describe('profiles on profiles and medplum', () => {
   test('a base given only as a differential gets its snapshot first', () => {
     const parent = profile('Observation', [{ id: 'Observation.subject', min: 1 }], { url: 'http://example.org/StructureDefinition/parent' });

@@ -67,6 +67,8 @@ const INVALID: Record<string, Record<string, [string, string | ReturnType<typeof
     'invalid-unsigned': ['Provenance.signature', 'Missing required property'],
     'invalid-signature-format': ['Provenance.signature.sigFormat', 'Value did not match expected pattern'],
     'invalid-no-author': ['Provenance', constraint('cn-prov-2')],
+    'invalid-custodian-not-an-organization': ['Provenance', constraint('cn-prov-3')],
+    'invalid-application-not-a-device': ['Provenance', constraint('cn-prov-4')],
     'invalid-no-activity': ['Provenance.activity', 'Missing required property'],
   },
   'cn-audit-event': {

@@ -66,11 +66,13 @@ export function consentProfile(): StructureDefinition {
 export const PROVENANCE_AGENTS = {
   author: r4Coding(HL7.provenanceParticipant, 'author'),
   custodian: r4Coding(HL7.provenanceParticipant, 'custodian'),
-  application: r4Coding(HL7.dicom, '110150'),
+  /** The client application the author wrote through, which assembled and sent the resource. */
+  application: r4Coding(HL7.provenanceParticipant, 'assembler'),
 };
 
 const agentOf = (coding: { system: string; code: string }) => `agent.where(type.coding.where(system = '${coding.system}' and code = '${coding.code}').exists())`;
-const targetIs = (types: string) => `who.reference.matches('(^|/)(${types})/[A-Za-z0-9.-]{1,64}(/_history/[A-Za-z0-9.-]{1,64})?$')`;
+/** A reference to that type: by its literal reference, or logical (type + identifier), as the server names client devices. */
+const targetIs = (type: string) => `(who.type = '${type}' or who.reference.matches('(^|/)${type}/[A-Za-z0-9.-]{1,64}(/_history/[A-Za-z0-9.-]{1,64})?$'))`;
 
 /**
  * The agents are rules on the Provenance rather than slices of Provenance.agent: entity.agent
@@ -91,7 +93,7 @@ export const PROVENANCE_INVARIANTS = {
   ),
   application: invariant(
     'cn-prov-4',
-    'At most one client application agent (DICOM 110150 Application), and it is a Device',
+    'At most one client application agent (assembler), and it is a Device',
     `${agentOf(PROVENANCE_AGENTS.application)}.count() <= 1 and ${agentOf(PROVENANCE_AGENTS.application)}.all(${targetIs('Device')})`
   ),
 };
@@ -119,8 +121,8 @@ export function provenanceProfile(): StructureDefinition {
       {
         id: 'Provenance.agent',
         comment:
-          'The author (provenance-participant-type author), the custodian Organization (custodian) and the client application, a ' +
-          'Device (DICOM 110150 Application).',
+          'The author (provenance-participant-type author: the user, or the client application when no user is involved), the ' +
+          'custodian Organization (custodian) and the client application the author wrote through, a Device (assembler).',
         mustSupport: true,
       },
       { id: 'Provenance.signature', min: 1, mustSupport: true },
