@@ -61,6 +61,7 @@ const INVALID: Record<string, Record<string, [string, string | ReturnType<typeof
     'invalid-provision-without-type': ['Consent', constraint('cn-con-1')],
     'invalid-provision-without-period': ['Consent', constraint('cn-con-2')],
     'invalid-actor-not-organization-or-practitioner': ['Consent', constraint('cn-con-3')],
+    'invalid-nested-actor-not-organization-or-practitioner': ['Consent', constraint('cn-con-3')],
   },
   'cn-signature-provenance': {
     'invalid-target-without-version': ['Provenance.target[0]', constraint('cn-prov-1')],

@@ -17,8 +17,8 @@ export const CONSENT_INVARIANTS = {
   provisionPeriod: invariant('cn-con-2', 'The provision says from when it applies', 'provision.period.start.exists()'),
   provisionActors: invariant(
     'cn-con-3',
-    'Actors of a provision are organizations or practitioners',
-    "(provision | provision.repeat(provision)).actor.all(reference.reference.exists() implies reference.reference.matches('(^|/)(Organization|Practitioner|PractitionerRole)/[A-Za-z0-9.-]{1,64}(/_history/[A-Za-z0-9.-]{1,64})?$'))"
+    'Actors of a provision (and of its exceptions, two levels down) are organizations or practitioners',
+    "(provision | provision.provision | provision.provision.provision).actor.all(reference.reference.exists() implies reference.reference.matches('(^|/)(Organization|Practitioner|PractitionerRole)/[A-Za-z0-9.-]{1,64}(/_history/[A-Za-z0-9.-]{1,64})?$'))"
   ),
 };
 
