@@ -108,6 +108,9 @@ export async function startServer(config: Config, options: { explicitBaseUrl?: b
     for (const module of MODULES) {
       routers.push(...((await module.install(services)) ?? []));
     }
+    for (const module of MODULES) {
+      await module.start?.(services);
+    }
   } catch (err) {
     // A module that cannot start (a configuration error) must not leave a port or pool open.
     await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -203,6 +203,11 @@ export interface Services {
 export interface ServerModule {
   name: string;
   install(services: Services): Promise<ModuleRouter[] | void> | ModuleRouter[] | void;
+  /**
+   * Runs once every module is installed, before the first request is served: start-up work
+   * that writes data, which must pass through every module's write hooks (Provenance, Consent).
+   */
+  start?(services: Services): Promise<void>;
 }
 
 export type ModuleRouter = (services: Services) => import('express').Router;

@@ -34,6 +34,8 @@ function participant(code: string, display: string) {
 /** The client application: a logical Device reference by its OAuth client id (as the audit trail names it). */
 export function clientDevice(principal: Principal, baseUrl: string): Reference<Device> {
   if (!principal.clientId) {
+    // The server on its own authority (loading the profile pack at start-up).
+    if (principal.kind === 'system') return serverDevice(baseUrl);
     return { type: 'Device', display: principal.kind === 'anonymous' ? 'anonymous client' : `${principal.kind} client` };
   }
   return { type: 'Device', identifier: { system: `${baseUrl}/clients`, value: principal.clientId }, display: principal.clientId };

@@ -5,13 +5,17 @@
  * See validator.ts for what is checked and profiles.ts for where profiles come from.
  */
 import { logger } from '../logger';
-import type { ServerModule } from '../services';
+import type { PackResource } from '../fhir/profile-folder';
+import type { ServerModule, Services } from '../services';
 import { validateOperation } from './operation';
 import { packProfilesByType, profileContributor, readPack, storePack } from './pack';
 import { ProfileRegistry } from './profiles';
 import { packGuides, resolveRequiredProfiles } from './required';
 import { profileGenerationHook, StoredProfiles } from './stored';
 import { Validator } from './validator';
+
+/** The pack read at install, until start() has stored it (after every write hook is installed). */
+const packs = new WeakMap<Services, PackResource[]>();
 
 export const validationModule: ServerModule = {
   name: 'validation',
@@ -26,12 +30,16 @@ export const validationModule: ServerModule = {
     services.writeHooks.push(profileGenerationHook);
     services.operations.register(validateOperation(validator));
     services.capabilityContributors.push(profileContributor(packProfilesByType(registry.pack.values()), required));
-    const stored = await storePack(services, pack);
-    if (stored.written.length || stored.unchanged) {
-      logger.info('profile pack stored', { written: stored.written.length, unchanged: stored.unchanged });
-    }
     if (required.size) {
       logger.info('required profiles', Object.fromEntries(required));
+    }
+    packs.set(services, pack);
+  },
+  async start(services) {
+    const stored = await storePack(services, packs.get(services) ?? []);
+    packs.delete(services);
+    if (stored.written.length || stored.unchanged) {
+      logger.info('profile pack stored', { written: stored.written.length, unchanged: stored.unchanged });
     }
   },
 };

@@ -93,7 +93,8 @@ export async function storePack(services: Services, pack: PackResource[]): Promi
         result.unchanged++;
         continue;
       }
-      await repo.update(ctx, resource.resourceType, resource.id as string, resource, { internal: true });
+      // Not an internal record: pack content is validated and gets its signed Provenance like any write.
+      await repo.update(ctx, resource.resourceType, resource.id as string, resource);
       result.written.push(key);
     }
   });

@@ -94,6 +94,9 @@ test('every write path records the custodian: users, transaction entries, client
   expect(history.rows).toEqual([{ custodian: 'hospA' }]);
 });
 
+/** Resources outside every patient compartment that every institution sees. */
+const SHARED = /^(Organization|Practitioner|CodeSystem|ValueSet|ConceptMap|NamingSystem|StructureDefinition|SearchParameter|ImplementationGuide)\//;
+
 describe('without consent', () => {
   test('hospital B sees only its own records of the patient, through every path', async () => {
     expect((await drB.get('Patient/pat1')).status).toBe(404);
@@ -111,10 +114,11 @@ describe('without consent', () => {
     expect(ids((await drB.get('Observation?subject:Patient.name=Wang')).body)).toEqual([]);
     expect(ids((await drB.get('Observation/_history')).body)).toEqual(['Observation/obsB']);
     const all = await drB.get('_history?_count=1000');
-    // (AuditEvents outside every patient compartment, such as logins, are not a patient's record.)
-    expect(recordIds(all.body).filter((r) => !/^(Organization|Practitioner|AuditEvent)\//.test(r))).toEqual(['Observation/obsB']);
-    // Provenances: of the directory resources (outside every compartment) and of B's own write.
-    expect(provenanceTargets(all.body).filter((t) => !/^(Organization|Practitioner)\//.test(t))).toEqual(['Observation/obsB/_history/1']);
+    // (AuditEvents outside every patient compartment, such as logins, are not a patient's record;
+    // directory and conformance resources, such as the profile pack, are everyone's.)
+    expect(recordIds(all.body).filter((r) => !SHARED.test(r) && !r.startsWith('AuditEvent/'))).toEqual(['Observation/obsB']);
+    // Provenances: of the shared resources (outside every compartment) and of B's own write.
+    expect(provenanceTargets(all.body).filter((t) => !SHARED.test(t))).toEqual(['Observation/obsB/_history/1']);
   });
 
   test('directory resources stay visible; hospital A sees its own records, not B\'s nor those without custodian', async () => {

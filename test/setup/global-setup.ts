@@ -7,6 +7,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
+import { loadConfig } from '../../src/config';
+import { setLogLevel } from '../../src/logger';
+import { startServer } from '../../src/server';
 import { startEmbeddedPostgres } from '../../src/store/embedded';
 import { migrate } from '../../src/store/migrate';
 
@@ -37,4 +40,9 @@ async function buildTemplate(adminUrl: string): Promise<void> {
   const url = new URL(adminUrl);
   url.pathname = '/' + TEMPLATE_DATABASE;
   await migrate(url.toString());
+  // One start on the template stores the profile pack (validated, with its Provenances), so
+  // the servers of the test files find it unchanged instead of each writing it again.
+  setLogLevel('warn');
+  const server = await startServer(loadConfig({ ...process.env, DATABASE_URL: url.toString(), PORT: '0', AUDIT_ENABLED: 'false' }));
+  await server.close();
 }
