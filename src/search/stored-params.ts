@@ -88,9 +88,12 @@ export async function watchStoredSearchParameters(
   let stopped = false;
   let reloading: Promise<void> = Promise.resolve();
   const reload = () => {
+    // A notification can still arrive while stopping, after the pool has ended.
+    if (stopped) return;
     // Serialized: a burst of changes reloads in order, each seeing at least its own change.
     reloading = reloading
       .then(async () => {
+        if (stopped) return;
         logReport(await loadStoredSearchParameters(db.pool));
         onChange();
       })

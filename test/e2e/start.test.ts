@@ -94,4 +94,4 @@ test('starts on the embedded database, serves FHIR with two workers, restarts wi
   expect(again.status).toBe(200);
   expect(((await again.json()) as { name: { family: string }[] }).name[0].family).toBe('Restart');
   expect(await stop(second.child)).toBe(0);
-});
+}, 180_000);

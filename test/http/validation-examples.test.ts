@@ -38,9 +38,9 @@ describe('official R4 examples (../shared/data/r4-examples)', () => {
   beforeAll(async () => {
     // The R4 base only: no profile pack.
     server = await startTestServer({ PROFILES_DIR: path.join(EXAMPLES, 'no-profile-pack-here') });
-  });
+  }, 180_000);
   afterAll(async () => {
-    await server.close();
+    await server?.close();
   });
 
   test('every example passes base validation, except the known-invalid ones, which fail for their known reason', async () => {
