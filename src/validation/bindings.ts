@@ -31,7 +31,16 @@ export async function checkBinding(walk: Walk, el: ElementNode, type: string, va
   if (!binding?.valueSet || !CHECKED.has(binding.strength)) return;
   const vs = binding.valueSet;
   const strength = binding.strength;
-  const check = (code: CodeToCheck) => walk.checker.validateCode(vs, code);
+  walk.bound.set(path, vs);
+  const before = walk.issues.length;
+  try {
+    await check(walk, el, type, value, path, vs, strength);
+  } finally {
+    for (const i of walk.issues.slice(before)) walk.bindingIssues.add(i);
+  }
+}
+
+async function check(walk: Walk, el: ElementNode, type: string, value: unknown, path: string, vs: string, strength: string): Promise<void> {
 
   let codes: CodeToCheck[];
   switch (type) {
@@ -63,7 +72,7 @@ export async function checkBinding(walk: Walk, el: ElementNode, type: string, va
   if (!codes.length) return;
   const results: CodeCheck[] = [];
   for (const code of codes) {
-    const result = await check(code);
+    const result = await walk.checker.validateCode(vs, code);
     // One code in the value set is enough (a CodeableConcept may carry translations).
     if (result.result) return;
     results.push(result);
