@@ -6,6 +6,7 @@
  * X-Provenance) conforms to cn-audit-event and cn-signature-provenance.
  */
 import type { FhirTestClient } from '../helpers/fhir-client';
+import { patientRecord, referenceData, standalonePatient } from '../../bench/data/generator';
 import { fixture } from '../helpers/profiles';
 import { startTestServer, type TestServer } from '../helpers/server';
 import { issuesOf } from '../helpers/validation';
@@ -159,4 +160,20 @@ test('every Provenance the server wrote (for the pack at start-up and for each w
     expect([content.target, errors(res.body)]).toEqual([content.target, []]);
   }
   expect(seen.size).toBeGreaterThan(1);
+});
+
+test('the benchmark data generator produces records that conform to the pack', async () => {
+  expect((await client.post('', referenceData())).status).toBe(200);
+  for (const index of [0, 1, 2, 3]) {
+    const record = patientRecord(7, index);
+    const res = await client.post('', record.bundle);
+    if (res.status !== 200) console.log(JSON.stringify(issuesOf(res.body).filter((i) => i.severity === 'error')));
+    expect(res.status).toBe(200);
+  }
+  expect((await client.post('Patient', standalonePatient(7, 1))).status).toBe(201);
+  // Its extensions are the pack's (an unknown extension would only be a warning): none unknown, and the ethnicity is checked.
+  const patient = patientRecord(7, 0).bundle.entry!.find((e) => e.resource?.resourceType === 'Patient')!.resource as any;
+  expect(patient.extension.map((e: any) => e.url)).toContain('http://fhir-server.dev/cn/StructureDefinition/cn-ethnicity');
+  const checked = await client.post('Patient/$validate', patient);
+  expect(issuesOf(checked.body).filter((i) => i.severity !== 'information' && i.code !== 'invariant')).toEqual([]);
 });
