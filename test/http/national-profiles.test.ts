@@ -105,6 +105,20 @@ describe('every profile of the pack: valid instances are stored', () => {
     await refused(invalid, err('invariant', 'Encounter', /^cn-enc-2: .*\(profile .*cn-encounter\)$/));
   });
 
+  test('the performing institution as national data names it: by its institution code (2.16.156.10011.1.5), or contained', async () => {
+    const byCode = { ...instance('cn-lab-report', 'valid'), performer: [{ identifier: { system: 'urn:oid:2.16.156.10011.1.5', value: '40000231-7' }, display: '北京协和医院' }] };
+    expect((await client.post('DiagnosticReport', byCode)).status).toBe(201);
+    const contained = {
+      ...instance('cn-lab-report', 'valid'),
+      contained: [{ resourceType: 'Organization', id: 'lab', name: '检验科' }],
+      performer: [{ reference: '#lab' }],
+    };
+    expect((await client.post('DiagnosticReport', contained)).status).toBe(201);
+    // A contained Practitioner is not an institution.
+    const practitioner = { ...contained, contained: [{ resourceType: 'Practitioner', id: 'lab' }] };
+    await refused(practitioner, err('invariant', 'DiagnosticReport', /^cn-dr-1: /));
+  });
+
   test('a signature Provenance meets cn-signature-provenance ($validate), and one the server stores from X-Provenance does too', async () => {
     const checked = await client.post('Provenance/$validate', instance('cn-signature-provenance', 'valid'));
     expect(checked.status).toBe(200);
@@ -295,6 +309,42 @@ describe('binding strengths', () => {
     const checked = await client.post('Patient/$validate', patient);
     expect(issuesOf(checked.body).filter((i) => i.expression?.[0]?.startsWith('Patient.communication'))).toEqual([]);
     expect((await client.post('Patient', patient)).status).toBe(201);
+  });
+});
+
+describe('warnings of a successful write (Prefer: return=OperationOutcome, as HAPI answers)', () => {
+  const withWarning = () => {
+    const patient = instance('cn-patient', 'valid-minimal');
+    patient.identifier = [{ type: { coding: [{ system: 'http://example.org/id-types', code: 'staff' }] }, system: 'urn:example:staff', value: 'S-2' }];
+    return patient;
+  };
+  const warningAt = (outcome: any) =>
+    find(outcome, { severity: 'warning', code: 'code-invalid', expression: 'Patient.identifier[0].type', text: /\(extensible binding\)/ });
+
+  test('create and update: 201/200 with the informational issue and the warnings', async () => {
+    const created = await client.post('Patient', withWarning(), { Prefer: 'return=OperationOutcome' });
+    expect(created.status).toBe(201);
+    expect(created.body.resourceType).toBe('OperationOutcome');
+    expect(created.body.issue[0]).toEqual(expect.objectContaining({ severity: 'information', code: 'informational' }));
+    expect(warningAt(created.body)).toBeDefined();
+    const id = /Patient\/([^/]+)/.exec(created.headers.get('location') as string)?.[1];
+    const updated = await client.put(`Patient/${id}`, { ...withWarning(), id, active: true }, { Prefer: 'return=OperationOutcome' });
+    expect(updated.status).toBe(200);
+    expect(warningAt(updated.body)).toBeDefined();
+    // Without warnings, only the informational issue.
+    const clean = await client.post('Patient', { ...instance('cn-patient', 'valid-full'), text: { status: 'generated', div: '<div xmlns="http://www.w3.org/1999/xhtml">王芳</div>' } }, { Prefer: 'return=OperationOutcome' });
+    expect(clean.status).toBe(201);
+    expect(clean.body.issue.map((i: any) => i.severity)).toEqual(['information']);
+  });
+
+  test('each transaction entry carries its own warnings', async () => {
+    const res = await client.post('', {
+      resourceType: 'Bundle',
+      type: 'transaction',
+      entry: [{ resource: withWarning(), request: { method: 'POST', url: 'Patient' } }],
+    }, { Prefer: 'return=OperationOutcome' });
+    expect(res.status).toBe(200);
+    expect(warningAt(res.body.entry[0].response.outcome)).toBeDefined();
   });
 });
 
