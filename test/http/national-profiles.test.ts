@@ -5,7 +5,10 @@
  * and FHIRPath expression, and nothing of a refused write is stored. Also: $validate with
  * `profile`, the three binding strengths, and a whole patient record as a transaction.
  */
-import type { Resource } from '@medplum/fhirtypes';
+import type { Resource, StructureDefinition } from '@medplum/fhirtypes';
+import { structureDefinition } from '../../src/profiles/definitions/common';
+import { definitionResolver } from '../../src/profiles/resolver';
+import { withSnapshot } from '../../src/profiles/snapshot';
 import type { FhirTestClient } from '../helpers/fhir-client';
 import { fixture } from '../helpers/profiles';
 import { startTestServer, type TestServer } from '../helpers/server';
@@ -210,6 +213,32 @@ describe('invalid instances are refused with 422, the issue says what and where,
     // One problem, reported once (the base walk, the profile and the extension's own definition agree on it).
     const keys = issues.map((i) => `${i.severity}|${i.code}|${i.expression}|${i.diagnostics.replace(/^\S+: /, '').replace(/ \(profile \S+\)$/, '')}`);
     expect(new Set(keys).size).toBe(keys.length);
+  });
+
+  test('a profile that requires an extension on a primitive (gender.extension:nationalSex 1..1) is enforced through _gender', async () => {
+    // A stricter profile on CN Patient, built and given its snapshot as the pack's are.
+    const differential = structureDefinition({
+      id: 'test-sexed-patient', name: 'TestSexedPatient', title: 'Test: CN Patient with the national sex code', description: 'Test profile',
+      type: 'Patient', baseDefinition: `${SD}cn-patient`,
+      elements: [{ id: 'Patient.gender.extension:nationalSex', min: 1 }],
+    });
+    const cnPatient = (await client.get(`StructureDefinition?url=${SD}cn-patient`)).body.entry[0].resource as StructureDefinition;
+    const resolve = definitionResolver();
+    const profile = withSnapshot(differential, (url) => (url === `${SD}cn-patient` ? cnPatient : resolve(url)));
+    expect((await client.post('StructureDefinition', profile)).status).toBe(201);
+    const url = profile.url as string;
+
+    const patient = instance('cn-patient', 'valid-full');
+    const ok = await client.post(`Patient/$validate?profile=${url}`, patient);
+    expect(issuesOf(ok.body).filter((i) => i.severity === 'error')).toEqual([]);
+
+    delete patient._gender;
+    const missing = await client.post(`Patient/$validate?profile=${url}`, patient);
+    expect(find(missing.body, err('required', 'Patient.gender.extension', /nationalSex.*minimum required = 1|slice "nationalSex"/))).toBeDefined();
+
+    patient._gender = { extension: [{ url: 'http://example.org/other', valueString: 'x' }] };
+    const other = await client.post(`Patient/$validate?profile=${url}`, patient);
+    expect(find(other.body, err('required', 'Patient.gender.extension', /slice "nationalSex" requires at least 1|nationalSex/))).toBeDefined();
   });
 
   test('the base spec still applies: an impossible birthDate and an unknown element', async () => {
