@@ -333,6 +333,17 @@ describe('binding strengths', () => {
     expect(issuesOf(checked.body).filter((i) => i.expression?.[0] === 'Patient.identifier[1].type')).toEqual([]);
   });
 
+  test('MIME types (sigFormat, contentType) are checked by the BCP 13 grammar: a media type passes, a short name is a warning', async () => {
+    const provenance = instance('cn-signature-provenance', 'valid');
+    const ok = await client.post('Provenance/$validate', provenance);
+    expect(issuesOf(ok.body).filter((i) => i.expression?.[0]?.endsWith('sigFormat'))).toEqual([]);
+    const report = { ...instance('cn-lab-report', 'valid'), presentedForm: [{ contentType: 'application/pdf; charset=utf-8', title: 'ok' }, { contentType: 'pdf', title: 'bad' }] };
+    const res = await client.post('DiagnosticReport/$validate', report);
+    const at = (n: number) => issuesOf(res.body).filter((i) => i.expression?.[0] === `DiagnosticReport.presentedForm[${n}].contentType`);
+    expect(at(0)).toEqual([]);
+    expect(at(1)).toEqual([expect.objectContaining({ severity: 'warning', code: 'code-invalid', diagnostics: expect.stringMatching(/"pdf" is not a media type \(BCP 13\)/) })]);
+  });
+
   test('preferred: not checked (Patient.communication.language with a made-up code)', async () => {
     const patient = { ...instance('cn-patient', 'valid-minimal'), communication: [{ language: { coding: [{ system: 'http://example.org/languages', code: 'zz' }] } }] };
     const checked = await client.post('Patient/$validate', patient);
