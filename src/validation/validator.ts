@@ -25,7 +25,7 @@ type Reason = 'claimed' | 'requested' | 'required';
  * and without the profile it came from.
  */
 function issueKey(i: OperationOutcomeIssue): string {
-  const text = (i.diagnostics ?? '').replace(/ \(profile [^()\s]+\)$/, '').replace(/^[A-Z][A-Za-z0-9]*(\.[A-Za-z0-9\[\]]+)*( \(slice "[^"]*"\))?: /, '');
+  const text = (i.diagnostics ?? '').replace(/ \(profile [^()\s]+\)$/, '').replace(/^[A-Z][A-Za-z0-9]*(\.[A-Za-z0-9\[\]]+)*: /, '');
   return `${i.severity}|${i.code}|${i.expression?.join(',')}|${text}`;
 }
 

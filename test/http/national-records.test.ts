@@ -103,6 +103,25 @@ test('a transaction of conforming entries, then delete (retention still applies)
   expect((await client.get(`Observation/${loose.body.id}`)).status).toBe(410);
 });
 
+test('a transaction whose Provenance entry (unsigned) is about another entry: the Provenance stored for it conforms', async () => {
+  const encounter = { ...instance('cn-encounter', 'valid-inpatient'), subject: { reference: `Patient/${patientId}` } };
+  const tx = await client.post('', {
+    resourceType: 'Bundle',
+    type: 'transaction',
+    entry: [
+      { fullUrl: 'urn:uuid:stay', resource: encounter, request: { method: 'POST', url: 'Encounter' } },
+      { resource: { resourceType: 'Provenance', target: [{ reference: 'urn:uuid:stay' }], reason: [{ text: 'admission' }] }, request: { method: 'POST', url: 'Provenance' } },
+    ],
+  });
+  expect(tx.status).toBe(200);
+  expect(tx.body.entry.map((e: any) => e.response.status.slice(0, 3))).toEqual(['201', '201']);
+  const id = /Provenance\/([^/]+)/.exec(tx.body.entry[1].response.location)?.[1];
+  const provenance = (await client.get(`Provenance/${id}`)).body;
+  expect(provenance.reason).toEqual([{ text: 'admission' }]);
+  const checked = await client.post(`Provenance/$validate?profile=${SD}cn-signature-provenance`, provenance);
+  expect(errors(checked.body)).toEqual([]);
+});
+
 test('a batch: the conforming entry is stored, the invalid one gets its own 422', async () => {
   const bad = instance('cn-patient', 'invalid-check-digit');
   const res = await client.post('', {
