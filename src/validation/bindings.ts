@@ -41,10 +41,12 @@ function label(code: CodeToCheck): string {
 
 export async function checkBinding(walk: Walk, el: ElementNode, type: string, value: unknown, path: string): Promise<void> {
   const binding = el.binding;
-  if (!binding?.valueSet || !CHECKED.has(binding.strength)) return;
+  if (!binding?.valueSet) return;
+  // Recorded whatever the strength: a profile may also re-bind to a preferred value set.
+  walk.bound.set(path, binding.valueSet);
+  if (!CHECKED.has(binding.strength)) return;
   const vs = binding.valueSet;
   const strength = binding.strength;
-  walk.bound.set(path, vs);
   const before = walk.issues.length;
   try {
     await check(walk, el, type, value, path, vs, strength);
@@ -54,7 +56,6 @@ export async function checkBinding(walk: Walk, el: ElementNode, type: string, va
 }
 
 async function check(walk: Walk, el: ElementNode, type: string, value: unknown, path: string, vs: string, strength: string): Promise<void> {
-
   let codes: CodeToCheck[];
   switch (type) {
     case 'code':
