@@ -350,6 +350,13 @@ describe('binding strengths', () => {
     expect(issuesOf(checked.body).filter((i) => i.expression?.[0]?.startsWith('Patient.communication'))).toEqual([]);
     expect((await client.post('Patient', patient)).status).toBe(201);
   });
+
+  test('example: not checked (Observation.code with a made-up code)', async () => {
+    const observation = { resourceType: 'Observation', status: 'final', code: { coding: [{ system: 'http://example.org/local-tests', code: 'GLU-1' }] } };
+    const checked = await client.post('Observation/$validate', observation);
+    expect(issuesOf(checked.body).filter((i) => i.expression?.[0]?.startsWith('Observation.code'))).toEqual([]);
+    expect((await client.post('Observation', observation)).status).toBe(201);
+  });
 });
 
 describe('warnings of a successful write (Prefer: return=OperationOutcome, as HAPI answers)', () => {
