@@ -63,8 +63,8 @@ const IDENTITY_SPACE = DIVISIONS.length * BIRTH_DAYS * SEQUENCES;
 /** Coprime with IDENTITY_SPACE (2^6·5^3·37·691): index → identity is a permutation, hence unique. */
 const IDENTITY_STEP = 122_949_829n;
 const DAY = 86_400_000;
-/** The national pack's ethnicity extension (GB 3304 code); only its URL is assumed here. */
-export const ETHNICITY_EXTENSION = 'http://fhir-server.dev/cn/StructureDefinition/ethnicity';
+/** The national pack's ethnicity extension (cn-ethnicity: a GB 3304 Coding, required binding). */
+export const ETHNICITY_EXTENSION = 'http://fhir-server.dev/cn/StructureDefinition/cn-ethnicity';
 
 export const organizationId = (n: number) => `hosp-${String(n).padStart(2, '0')}`;
 export const practitionerId = (n: number) => `doc-${String(n).padStart(3, '0')}`;
@@ -194,7 +194,7 @@ class RecordBuilder {
       extension: [
         {
           url: ETHNICITY_EXTENSION,
-          valueCodeableConcept: concept(CODE_SYSTEM.ethnicity, ethnicity.code, ethnicity.display),
+          valueCoding: coding(CODE_SYSTEM.ethnicity, ethnicity.code, ethnicity.display),
         },
       ],
       identifier: [

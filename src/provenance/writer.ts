@@ -36,6 +36,8 @@ interface Pending {
   /** Canonical JSON of the version as stored (what the server signs). */
   payload: string;
   provenance: Provenance;
+  /** Where the client's part came from (X-Provenance header, a transaction entry): validated once signed. */
+  source?: string;
 }
 
 interface TxState {
@@ -88,16 +90,13 @@ export class ProvenanceWriter {
       unprocessable(supplied.source, 'a Provenance entry is about one write, but its target wrote several versions');
     }
     const provenance = buildProvenance(id, event, ctx.principal, ctx.baseUrl, client);
-    if (supplied) {
-      await this.validate(provenance, supplied.source);
-    }
     if (!state) {
       state = { ctx, pending: [] };
       this.states.set(tx, state);
       const current = state;
       tx.beforeCommit(() => this.commit(tx, current));
     }
-    state.pending.push({ id, chain: chainOf(event, this.chains), event, payload: serverForm(version), provenance });
+    state.pending.push({ id, chain: chainOf(event, this.chains), event, payload: serverForm(version), provenance, source: supplied?.source });
   }
 
   /** The client's Provenance for this write, its signatures verified with the signers' registered keys. */
@@ -150,7 +149,11 @@ export class ProvenanceWriter {
     }
   }
 
-  /** What the client added must leave a valid Provenance. */
+  /**
+   * What the client added must leave a valid Provenance. Checked as it will be stored, with the
+   * server's signature: a profile that requires a signature (cn-signature-provenance) is met by
+   * it even when the client sent none.
+   */
   private async validate(provenance: Provenance, source: string): Promise<void> {
     const issues = await this.services.validator.validate(provenance as Resource, { mode: 'create' });
     const failures = issues.filter((i) => i.severity === 'error' || i.severity === 'fatal');
@@ -186,6 +189,7 @@ export class ProvenanceWriter {
         ...signatures,
         { type: [VERIFICATION_SIGNATURE], when: new Date().toISOString(), who: serverDevice(ctx.baseUrl), sigFormat: JOSE, data },
       ];
+      if (p.source) await this.validate(p.provenance, p.source);
       const { resource } = await this.services.repo.create(ctx, p.provenance, { internal: true, id: p.id, compartments: p.event.compartments });
       const hash = sha256(canonicalize(resource));
       Object.assign(head, { seq, hash, id: p.id });

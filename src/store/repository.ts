@@ -8,7 +8,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { deepEquals } from '@medplum/core';
-import type { Meta, Resource } from '@medplum/fhirtypes';
+import type { Meta, OperationOutcomeIssue, Resource } from '@medplum/fhirtypes';
 import { patientCompartments } from '../fhir/compartments';
 import type { FhirRequest, Interaction, RequestContext, RowAccessInfo } from '../fhir/context';
 import { errors } from '../fhir/outcome';
@@ -39,6 +39,8 @@ export interface WriteResult {
   created: boolean;
   /** False when an update had nothing to change and no version was written. */
   changed: boolean;
+  /** What validation found that does not block the write (warnings), for Prefer: return=OperationOutcome. */
+  warnings?: OperationOutcomeIssue[];
 }
 
 export interface WriteOptions {
@@ -198,7 +200,7 @@ export class Repository {
   async create(ctx: RequestContext, input: Resource, options: WriteOptions = {}): Promise<WriteResult> {
     const id = options.id ?? randomUUID();
     const resource = this.prepare(input, id, '1', new Date().toISOString());
-    await this.check(ctx, 'create', resource, undefined, { validate: !options.internal, access: !options.internal });
+    const warnings = await this.check(ctx, 'create', resource, undefined, { validate: !options.internal, access: !options.internal });
     return this.inTransaction(ctx, async (txCtx, tx) => {
       const row = this.toRow(txCtx, resource, undefined, options.internal ? options.compartments : undefined);
       const event = this.event('create', 'POST', resource, undefined, options, row.compartments);
@@ -208,7 +210,7 @@ export class Repository {
       tx.queueHistory({ ...row, method: 'POST' });
       tx.queueIndex({ rid: row.rid, resourceType: resource.resourceType, resource, isNew: true });
       await this.runHooks('afterWrite', txCtx, tx, event);
-      return { resource, created: true, changed: true };
+      return { resource, created: true, changed: true, warnings };
     });
   }
 
@@ -223,7 +225,7 @@ export class Repository {
     const interaction = options.interaction ?? 'update';
     const draft = this.prepare(input, id, '0', new Date().toISOString());
     // Access needs the stored row, so it is checked inside the transaction.
-    await this.check(ctx, interaction, draft, undefined, { validate: !options.internal, access: false });
+    const warnings = await this.check(ctx, interaction, draft, undefined, { validate: !options.internal, access: false });
     return this.inTransaction(ctx, async (txCtx, tx) => {
       const current = await this.currentRow(txCtx, resourceType, id, { forUpdate: true });
       if (options.ifMatch !== undefined && (!current || current.deleted || current.versionId !== options.ifMatch)) {
@@ -239,7 +241,7 @@ export class Repository {
         txCtx.access.assertWrite(interaction, draft, current && !current.deleted ? accessInfo(current) : undefined);
       }
       if (current?.resource && !current.deleted && deepEquals(withoutServerMeta(current.resource), withoutServerMeta(draft))) {
-        return { resource: current.resource, created: false, changed: false };
+        return { resource: current.resource, created: false, changed: false, warnings };
       }
       const versionId = String(Number(current?.versionId ?? 0) + 1);
       const resource = this.prepare(input, id, versionId, new Date().toISOString());
@@ -266,7 +268,7 @@ export class Repository {
       tx.queueHistory({ ...row, method: event.method });
       tx.queueIndex({ rid: row.rid, resourceType, resource, isNew: !current });
       await this.runHooks('afterWrite', txCtx, tx, event);
-      return { resource, created, changed: true };
+      return { resource, created, changed: true, warnings };
     });
   }
 
@@ -335,14 +337,15 @@ export class Repository {
     );
   }
 
-  /** Validation and access checks that need no database. */
+  /** Validation and access checks that need no database; returns the issues that do not block the write. */
   private async check(
     ctx: RequestContext,
     interaction: Interaction,
     resource: Resource,
     stored: RowAccessInfo | undefined,
     options: { validate: boolean; access: boolean }
-  ): Promise<void> {
+  ): Promise<OperationOutcomeIssue[]> {
+    let warnings: OperationOutcomeIssue[] = [];
     if (options.validate) {
       const issues = await this.services.validator.validate(resource, {
         mode: interaction === 'create' ? 'create' : 'update',
@@ -351,10 +354,12 @@ export class Repository {
       if (failures.length) {
         throw errors.unprocessable(issues);
       }
+      warnings = issues.filter((i) => i.severity === 'warning');
     }
     if (options.access) {
       ctx.access.assertWrite(interaction, resource, stored);
     }
+    return warnings;
   }
 
   /** The content as stored: id and meta.versionId/lastUpdated assigned by the server. */

@@ -18,6 +18,19 @@ import type { Walk } from './walker';
 
 const CHECKED = new Set(['required', 'extensible']);
 
+/** RFC 6838 media type: type "/" subtype, restricted names, optional parameters. */
+const NAME = "[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}";
+const MEDIA_TYPE = new RegExp(`^${NAME}/${NAME}(\\s*;\\s*[A-Za-z0-9!#$&^_.+-]+=("[^"]*"|[A-Za-z0-9!#$&^_.+-]+))*$`);
+
+/**
+ * Value sets that are a whole grammar-based code system (every MIME type), which no list can
+ * hold: a code that follows the grammar is in it (no "cannot be checked" warning on every
+ * signature and attachment); one that does not is a warning.
+ */
+const GRAMMARS: Record<string, { system: string; what: string; test: (code: string) => boolean }> = {
+  'http://hl7.org/fhir/ValueSet/mimetypes': { system: 'urn:ietf:bcp:13', what: 'a media type (BCP 13)', test: (code) => MEDIA_TYPE.test(code) },
+};
+
 function codingOf(value: Coding): CodeToCheck {
   return { system: value.system, code: value.code, display: value.display, version: value.version };
 }
@@ -28,11 +41,21 @@ function label(code: CodeToCheck): string {
 
 export async function checkBinding(walk: Walk, el: ElementNode, type: string, value: unknown, path: string): Promise<void> {
   const binding = el.binding;
-  if (!binding?.valueSet || !CHECKED.has(binding.strength)) return;
+  if (!binding?.valueSet) return;
+  // Recorded whatever the strength: a profile may also re-bind to a preferred value set.
+  walk.bound.set(path, binding.valueSet);
+  if (!CHECKED.has(binding.strength)) return;
   const vs = binding.valueSet;
   const strength = binding.strength;
-  const check = (code: CodeToCheck) => walk.checker.validateCode(vs, code);
+  const before = walk.issues.length;
+  try {
+    await check(walk, el, type, value, path, vs, strength);
+  } finally {
+    for (const i of walk.issues.slice(before)) walk.bindingIssues.add(i);
+  }
+}
 
+async function check(walk: Walk, el: ElementNode, type: string, value: unknown, path: string, vs: string, strength: string): Promise<void> {
   let codes: CodeToCheck[];
   switch (type) {
     case 'code':
@@ -61,9 +84,17 @@ export async function checkBinding(walk: Walk, el: ElementNode, type: string, va
       return;
   }
   if (!codes.length) return;
+  const grammar = GRAMMARS[vs.split('|')[0]];
+  if (grammar) {
+    if (codes.some((c) => (c.system === undefined || c.system === grammar.system) && typeof c.code === 'string' && grammar.test(c.code))) return;
+    // A warning even for a required binding, as before the grammar was checked: official R4
+    // examples ("json" as a TestScript contentType) and much exchanged data use short names.
+    walk.report('warning', 'code-invalid', `${el.path}: ${codes.map(label).join(', ')} is not ${grammar.what}, so not in the value set ${vs} (${strength} binding)`, path);
+    return;
+  }
   const results: CodeCheck[] = [];
   for (const code of codes) {
-    const result = await check(code);
+    const result = await walk.checker.validateCode(vs, code);
     // One code in the value set is enough (a CodeableConcept may carry translations).
     if (result.result) return;
     results.push(result);

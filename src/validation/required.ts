@@ -5,7 +5,9 @@
  *    to resources of its type; or
  *  - an ImplementationGuide in the profile pack, named by its canonical URL, id, packageId or
  *    name (`REQUIRED_PROFILES=national`): every ImplementationGuide.global entry (a type and
- *    the profile all resources of that type must conform to) applies.
+ *    the profile all resources of that type must conform to) applies. The word `national`
+ *    names the pack's national guide: the one ImplementationGuide whose jurisdiction is a
+ *    country (urn:iso:std:iso:3166), so the setting needs no knowledge of the pack's ids.
  * Anything that cannot be resolved stops the server at start-up: a typo must not silently
  * switch validation off.
  */
@@ -19,8 +21,17 @@ export function packGuides(pack: PackResource[]): ImplementationGuide[] {
   return pack.filter((r) => r.resource.resourceType === 'ImplementationGuide').map((r) => r.resource as ImplementationGuide);
 }
 
+const COUNTRY_SYSTEM = 'urn:iso:std:iso:3166';
+
+/** The pack's ImplementationGuide for a country; undefined when none or several claim one. */
+function nationalGuide(guides: ImplementationGuide[]): ImplementationGuide | undefined {
+  const national = guides.filter((ig) => ig.jurisdiction?.some((j) => j.coding?.some((c) => c.system === COUNTRY_SYSTEM && c.code)));
+  return national.length === 1 ? national[0] : undefined;
+}
+
 function findGuide(token: string, guides: ImplementationGuide[]): ImplementationGuide | undefined {
   const lower = token.toLowerCase();
+  if (lower === 'national') return nationalGuide(guides);
   return guides.find((ig) => ig.url === token || ig.id === token || ig.packageId === token || ig.name?.toLowerCase() === lower);
 }
 
@@ -53,7 +64,7 @@ export async function resolveRequiredProfiles(
       continue;
     }
     if (!/^[a-z][a-z0-9+.-]*:/i.test(token)) {
-      throw new Error(`REQUIRED_PROFILES: "${token}" names no ImplementationGuide in the profile pack (by id, packageId or name) and is not a canonical URL`);
+      throw new Error(`REQUIRED_PROFILES: "${token}" names no ImplementationGuide in the profile pack (by id, packageId or name; "national": the one guide with a country jurisdiction) and is not a canonical URL`);
     }
     await add(token, `"${token}"`);
   }

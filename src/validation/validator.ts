@@ -18,8 +18,26 @@ import { Walk } from './walker';
 
 type Reason = 'claimed' | 'requested' | 'required';
 
+/**
+ * What makes two issues the same problem: severity, code, expression and text, the text without
+ * the element path it starts with (the base walk says "Signature.sigFormat: ...", a profile
+ * "Provenance.signature.sigFormat: ...", an extension's own definition "Extension.value[x]: ...")
+ * and without the profile it came from.
+ */
 function issueKey(i: OperationOutcomeIssue): string {
-  return `${i.severity}|${i.code}|${i.expression?.join(',')}|${i.diagnostics}`;
+  const text = (i.diagnostics ?? '').replace(/ \(profile [^()\s]+\)$/, '').replace(/^[A-Z][A-Za-z0-9]*(\.[A-Za-z0-9\[\]]+)*: /, '');
+  return `${i.severity}|${i.code}|${i.expression?.join(',')}|${text}`;
+}
+
+/** Issues in order, each problem once. */
+function dedupe(issues: OperationOutcomeIssue[]): OperationOutcomeIssue[] {
+  const seen = new Set<string>();
+  return issues.filter((i) => {
+    const key = issueKey(i);
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
 }
 
 export class Validator implements ResourceValidator {
@@ -44,12 +62,14 @@ export class Validator implements ResourceValidator {
     const checker = this.terminology().checker();
     const walk = new Walk(this.registry, session, checker, { checkCodeSystems: true });
     await walk.resource(resource, base, type);
-    const issues = walk.issues;
+    let issues = walk.issues;
     if (type === 'StructureDefinition') {
       const usability = this.registry.usability(resource as StructureDefinition);
       if (usability) issues.push(usability);
     }
     const seen = new Set(issues.map(issueKey));
+    // Expressions whose binding a profile replaced: the base definition's binding no longer applies there.
+    const rebound = new Set<string>();
 
     for (const [url, reason] of this.profilesFor(resource, options)) {
       if (url === HL7_SD + type) continue;
@@ -70,6 +90,7 @@ export class Validator implements ResourceValidator {
       }
       const side = new Walk(this.registry, session, checker, { checkCodeSystems: false });
       await side.resource(resource, found.profile, type);
+      for (const [path, vs] of side.bound) if (walk.bound.get(path) !== vs) rebound.add(path);
       for (const i of side.issues) {
         const key = issueKey(i);
         if (seen.has(key)) continue;
@@ -77,7 +98,8 @@ export class Validator implements ResourceValidator {
         issues.push({ ...i, diagnostics: `${i.diagnostics} (profile ${url})` });
       }
     }
-    return issues;
+    if (rebound.size) issues = issues.filter((i) => !(walk.bindingIssues.has(i) && rebound.has(i.expression?.[0] ?? '')));
+    return dedupe(issues);
   }
 
   /** Every profile to check, each once, with the strongest reason it applies. */

@@ -53,6 +53,10 @@ interface Group {
 
 export class Walk {
   readonly issues: OperationOutcomeIssue[] = [];
+  /** Value set each coded value was checked against, by expression (how a profile re-binds an element). */
+  readonly bound = new Map<string, string>();
+  /** The issues that came from a binding check (dropped from the base walk where a profile re-binds). */
+  readonly bindingIssues = new Set<OperationOutcomeIssue>();
 
   constructor(
     readonly registry: ProfileRegistry,
@@ -314,9 +318,15 @@ export class Walk {
       } else if (!Object.keys(ext).length) {
         this.report('error', 'invariant', `${el.path}: an element must have a value or children, not be empty (ele-1)`, path);
       } else {
-        const base = this.registry.baseType('Element');
-        if (base) await this.object(ext as Record<string, unknown>, await this.scope(base.root, 'Element'), path, false, frame);
+        // The element's own children (a profile's extension slices on a primitive: gender.extension:nationalSex)
+        // with those of the primitive type (id, extension).
+        const { value: inner, ...rest } = ext as Record<string, unknown>;
+        if (inner !== undefined) this.report('error', 'structure', 'Unknown element "value": it is not defined here', `${path}.value`);
+        await this.object(rest, await this.scope(el, type), path, false, frame);
       }
+    } else if (el.children.size && value !== undefined && value !== null) {
+      // No "_element": the profile's mandatory extensions of the primitive are missing.
+      for (const child of (await this.scope(el, type)).mandatory) this.missing(child, path);
     }
     if (value === undefined || value === null) return;
     const problem = primitiveProblem(type, value);

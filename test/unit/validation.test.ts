@@ -162,6 +162,16 @@ describe('compiling a snapshot', () => {
     expect([...both.keys()].sort()).toEqual(['Observation', 'Patient']);
     await expect(resolveRequiredProfiles(['nothing'], registry, guides)).rejects.toThrow(/names no ImplementationGuide/);
   });
+
+  test('REQUIRED_PROFILES=national names the one guide with a country jurisdiction', async () => {
+    const guides = packGuides(readPack(FIXTURES));
+    // The fixture guide has no jurisdiction: "national" names nothing.
+    await expect(resolveRequiredProfiles(['national'], registry, guides)).rejects.toThrow(/names no ImplementationGuide/);
+    const national = guides.map((g) => ({ ...g, jurisdiction: [{ coding: [{ system: 'urn:iso:std:iso:3166', code: 'CN' }] }] }));
+    expect(await resolveRequiredProfiles(['national'], registry, national)).toEqual(new Map([['Patient', ['http://example.org/fhir/StructureDefinition/test-patient']]]));
+    // Two national guides: ambiguous, so nothing is guessed.
+    await expect(resolveRequiredProfiles(['national'], registry, [...national, { ...national[0], id: 'other' }])).rejects.toThrow(/names no ImplementationGuide/);
+  });
 });
 
 test('the pack`s SearchParameters, stored as resources too, are not rejected as redefinitions', () => {

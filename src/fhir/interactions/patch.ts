@@ -76,6 +76,6 @@ export async function patch(
       interaction: 'patch',
       request: req,
     });
-    return writeResponse(txCtx, 200, result.resource, result.changed ? 'Patched' : 'No change');
+    return writeResponse(txCtx, 200, result.resource, result.changed ? 'Patched' : 'No change', result.warnings);
   });
 }

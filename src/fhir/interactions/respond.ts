@@ -2,7 +2,7 @@
  * How a write answers: status, Location, ETag and Last-Modified, and a body chosen by
  * Prefer: return=minimal | representation | OperationOutcome.
  */
-import type { Resource } from '@medplum/fhirtypes';
+import type { OperationOutcomeIssue, Resource } from '@medplum/fhirtypes';
 import type { FhirResponse, RequestContext } from '../context';
 import { informational } from '../outcome';
 
@@ -20,7 +20,12 @@ export function resourceResponse(status: number, resource: Resource): FhirRespon
   };
 }
 
-export function writeResponse(ctx: RequestContext, status: number, resource: Resource, message: string): FhirResponse {
+/**
+ * The answer to a write. Under Prefer: return=OperationOutcome the body says what was done and,
+ * as HAPI does, lists the warnings validation found in what was stored (a write is refused only
+ * for errors).
+ */
+export function writeResponse(ctx: RequestContext, status: number, resource: Resource, message: string, warnings: OperationOutcomeIssue[] = []): FhirResponse {
   const response: FhirResponse = {
     status,
     location: versionLocation(ctx, resource),
@@ -31,8 +36,11 @@ export function writeResponse(ctx: RequestContext, status: number, resource: Res
   switch (ctx.prefer.return) {
     case 'minimal':
       return response;
-    case 'OperationOutcome':
-      return { ...response, resource: informational(message) };
+    case 'OperationOutcome': {
+      const outcome = informational(message);
+      outcome.issue = [...(outcome.issue ?? []), ...warnings];
+      return { ...response, resource: outcome };
+    }
     default:
       return { ...response, resource };
   }

@@ -73,7 +73,7 @@ export async function create(ctx: RequestContext, req: FhirRequest, resourceType
   if (req.ifNoneExist === undefined || req.assignedId) {
     // In a transaction, If-None-Exist was already settled when the id was assigned.
     const result = await repo.create(ctx, resource, { request: req, id: req.assignedId });
-    return writeResponse(ctx, 201, result.resource, `Created ${resourceType}/${result.resource.id}`);
+    return writeResponse(ctx, 201, result.resource, `Created ${resourceType}/${result.resource.id}`, result.warnings);
   }
   const criteria = criteriaParams(req.ifNoneExist);
   return repo.inTransaction(ctx, async (txCtx) => {
@@ -82,7 +82,7 @@ export async function create(ctx: RequestContext, req: FhirRequest, resourceType
       return { ...writeResponse(txCtx, 200, existing, `${resourceType}/${existing.id} already matches`) };
     }
     const result = await repo.create(txCtx, resource, { request: req });
-    return writeResponse(txCtx, 201, result.resource, `Created ${resourceType}/${result.resource.id}`);
+    return writeResponse(txCtx, 201, result.resource, `Created ${resourceType}/${result.resource.id}`, result.warnings);
   });
 }
 
@@ -103,7 +103,7 @@ export async function update(
       throw errors.badRequest(`The id in the body (${resource.id}) does not match the URL (${id})`, 'id');
     }
     const result = await repo.update(ctx, resourceType, id, resource, { ifMatch, request: req });
-    return writeResponse(ctx, result.created ? 201 : 200, result.resource, result.changed ? 'Updated' : 'No change');
+    return writeResponse(ctx, result.created ? 201 : 200, result.resource, result.changed ? 'Updated' : 'No change', result.warnings);
   }
   const criteria = criteriaParams(new URLSearchParams(req.params).toString());
   return repo.inTransaction(ctx, async (txCtx) => {
@@ -113,14 +113,14 @@ export async function update(
     }
     if (!existing && !resource.id) {
       const result = await repo.create(txCtx, resource, { request: req });
-      return writeResponse(txCtx, 201, result.resource, 'Created');
+      return writeResponse(txCtx, 201, result.resource, 'Created', result.warnings);
     }
     const targetId = existing?.id ?? (resource.id as string);
     if (!ID_PATTERN.test(targetId)) {
       throw errors.badRequest(`Invalid resource id "${targetId}"`, 'id');
     }
     const result = await repo.update(txCtx, resourceType, targetId, { ...resource, id: targetId }, { ifMatch, request: req });
-    return writeResponse(txCtx, result.created ? 201 : 200, result.resource, 'Updated');
+    return writeResponse(txCtx, result.created ? 201 : 200, result.resource, 'Updated', result.warnings);
   });
 }
 

@@ -85,7 +85,11 @@ export const REPORT_INVARIANTS = {
   performerOrganization: invariant(
     'cn-dr-1',
     'A performer is an Organization (the institution that stands behind the recognised result)',
-    "performer.where(type = 'Organization' or reference.matches('(^|/)Organization/[A-Za-z0-9.-]{1,64}(/_history/[A-Za-z0-9.-]{1,64})?$')).exists()"
+    // Named as institutions are named in national data too: by their national institution code
+    // (logical reference in the 2.16.156.10011.1.5 namespace), or contained in the report.
+    "performer.where(type = 'Organization' or reference.matches('(^|/)Organization/[A-Za-z0-9.-]{1,64}(/_history/[A-Za-z0-9.-]{1,64})?$') " +
+      `or identifier.system = '${ID.institution}' ` +
+      "or (reference.startsWith('#') and (%resource.contained.ofType(Organization).id contains reference.substring(1)))).exists()"
   ),
   labNumber: invariant(
     'cn-dr-2',

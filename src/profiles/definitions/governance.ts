@@ -71,8 +71,14 @@ export const PROVENANCE_AGENTS = {
 };
 
 const agentOf = (coding: { system: string; code: string }) => `agent.where(type.coding.where(system = '${coding.system}' and code = '${coding.code}').exists())`;
-/** A reference to that type: by its literal reference, or logical (type + identifier), as the server names client devices. */
-const targetIs = (type: string) => `(who.type = '${type}' or who.reference.matches('(^|/)${type}/[A-Za-z0-9.-]{1,64}(/_history/[A-Za-z0-9.-]{1,64})?$'))`;
+/**
+ * A reference to that type: by its literal reference, or logical (type + identifier), as the
+ * server names client devices; an Organization also by its national institution code.
+ */
+const targetIs = (type: string) =>
+  `(who.type = '${type}' or who.reference.matches('(^|/)${type}/[A-Za-z0-9.-]{1,64}(/_history/[A-Za-z0-9.-]{1,64})?$')` +
+  (type === 'Organization' ? ` or who.identifier.system = '${ID.institution}'` : '') +
+  ')';
 
 /**
  * The agents are rules on the Provenance rather than slices of Provenance.agent: entity.agent

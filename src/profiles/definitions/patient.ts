@@ -3,9 +3,10 @@
  * resident identity number, gender with the national sex code, ethnicity, nationality,
  * education, marital status with a GB/T 2261.2 coding, addresses with their division code.
  *
- * The identity-number rules are invariants on Patient.identifier (each identifier checks
- * itself when its system is the resident-ID namespace), so every validator that evaluates
- * element invariants applies them, whichever slice it matched.
+ * The identity-number rules (cn-pat-1..4) are invariants on the value of the idCard slice
+ * (Patient.identifier:idCard.value): the slice is decided by the namespace, so the rules apply
+ * to exactly the identifiers in it, and a broken rule is reported at the value itself
+ * (Patient.identifier[0].value), where the wrong digit is.
  */
 import type { StructureDefinition } from '@medplum/fhirtypes';
 import { CS, type DiffElement, ID, invariant, slicedBy, structureDefinition, vsUrl } from './common';
@@ -22,9 +23,9 @@ const EIGHTEEN = "'^[0-9]{17}[0-9X]$'";
 const ANY_FORM = "'^([0-9]{17}[0-9X]|[0-9]{15})$'";
 
 function checkDigitExpression(): string {
-  const sum = WEIGHTS.map((w, i) => `value.substring(${i}, 1).toInteger() * ${w}`).join(' + ');
-  const check = "iif(value.substring(17, 1) = 'X', 10, value.substring(17, 1).toInteger())";
-  return `(system = '${ID.idCard}' and value.matches(${EIGHTEEN})) implies (${sum} + ${check}) mod 11 = 1`;
+  const sum = WEIGHTS.map((w, i) => `substring(${i}, 1).toInteger() * ${w}`).join(' + ');
+  const check = "iif(substring(17, 1) = 'X', 10, substring(17, 1).toInteger())";
+  return `matches(${EIGHTEEN}) implies (${sum} + ${check}) mod 11 = 1`;
 }
 
 /**
@@ -38,8 +39,8 @@ function birthDateExpression(): string {
   const leap = `((${year} mod 4 = 0 and ${year} mod 100 != 0) or ${year} mod 400 = 0)`;
   const days = `iif(${month} = '02', iif(${leap}, 29, 28), iif(${month} in ('04' | '06' | '09' | '11'), 30, 31))`;
   return (
-    `(system = '${ID.idCard}' and value.matches(${ANY_FORM})) implies ` +
-    `value.select(iif(length() = 18, substring(6, 8), '19' + substring(6, 6))).all(` +
+    `matches(${ANY_FORM}) implies ` +
+    `select(iif(length() = 18, substring(6, 8), '19' + substring(6, 6))).all(` +
     `${month}.toInteger() >= 1 and ${month}.toInteger() <= 12 and ${day} >= 1 and ${day} <= ${days} ` +
     `and (substring(0, 4) + '-' + ${month} + '-' + substring(6, 2)).toDate() <= today())`
   );
@@ -48,13 +49,13 @@ function birthDateExpression(): string {
 /** The first two digits name a province-level division (or 81/82/83 of a residence permit). */
 function provinceExpression(provinces: string[]): string {
   const codes = [...new Set([...provinces, '81', '82', '83'])].sort();
-  return `(system = '${ID.idCard}' and value.matches(${ANY_FORM})) implies value.substring(0, 2) in (${codes.map((c) => `'${c}'`).join(' | ')})`;
+  return `matches(${ANY_FORM}) implies substring(0, 2) in (${codes.map((c) => `'${c}'`).join(' | ')})`;
 }
 
 const SEQUENCE_DIGIT = "iif(value.length() = 18, value.substring(16, 1), value.substring(14, 1)).toInteger()";
 
 export const PATIENT_INVARIANTS = {
-  format: invariant('cn-pat-1', 'A resident identity number has 18 characters (17 digits and a check digit or X) or, issued before 1999, 15 digits', `system = '${ID.idCard}' implies value.matches(${ANY_FORM})`),
+  format: invariant('cn-pat-1', 'A resident identity number has 18 characters (17 digits and a check digit or X) or, issued before 1999, 15 digits', `matches(${ANY_FORM})`),
   checkDigit: invariant('cn-pat-2', 'The check character of an 18-character resident identity number is the GB 11643 (ISO 7064 MOD 11-2) check of its first 17 digits', checkDigitExpression()),
   birthDate: invariant('cn-pat-3', 'The birth date in a resident identity number is a real date, not in the future', birthDateExpression()),
   documentType: invariant(
@@ -81,12 +82,12 @@ export const PATIENT_INVARIANTS = {
   ),
 };
 
-function identifierSlice(name: string, system: string, short: string, max: string): DiffElement[] {
+function identifierSlice(name: string, system: string, short: string, max: string, valueRules: DiffElement['constraint'] = undefined): DiffElement[] {
   const id = `Patient.identifier:${name}`;
   return [
     { id, sliceName: name, short, min: 0, max, mustSupport: true },
     { id: `${id}.system`, min: 1, fixedUri: system },
-    { id: `${id}.value`, min: 1 },
+    { id: `${id}.value`, min: 1, ...(valueRules && { constraint: valueRules }) },
   ];
 }
 
@@ -116,11 +117,16 @@ export function patientProfile(provinces: string[]): StructureDefinition {
         comment:
           'Other identity documents (passport, travel permits, ...) are identifiers whose type has a CV02.01.101 coding; they have ' +
           'no national namespace, so they are not a slice.',
-        constraint: [i.format, i.checkDigit, i.birthDate, invariant('cn-pat-4', 'A resident identity number begins with the code of a province-level division', provinceExpression(provinces)), i.documentType],
+        constraint: [i.documentType],
         mustSupport: true,
       },
       { id: 'Patient.identifier.type', binding: { strength: 'extensible', description: 'Identity document types and HL7 identifier types', valueSet: vsUrl('cn-identifier-type') } },
-      ...identifierSlice('idCard', ID.idCard, '居民身份证号 (resident identity number)', '1'),
+      ...identifierSlice('idCard', ID.idCard, '居民身份证号 (resident identity number)', '1', [
+        i.format,
+        i.checkDigit,
+        i.birthDate,
+        invariant('cn-pat-4', 'A resident identity number begins with the code of a province-level division', provinceExpression(provinces)),
+      ]),
       ...identifierSlice('healthCard', ID.healthCard, '健康卡号 (health card; the electronic health card is told apart by type)', '*'),
       ...identifierSlice('insuranceCard', ID.insuranceCard, '医保卡号 (medical-insurance card)', '*'),
       ...identifierSlice('healthRecord', ID.healthRecord, '健康档案编号 (health-record number)', '1'),
