@@ -346,6 +346,7 @@ export class Repository {
     if (options.validate) {
       const issues = await this.services.validator.validate(resource, {
         mode: interaction === 'create' ? 'create' : 'update',
+        scope: ctx.tx,
       });
       const failures = issues.filter((i) => i.severity === 'error' || i.severity === 'fatal');
       if (failures.length) {
