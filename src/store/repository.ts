@@ -13,7 +13,7 @@ import { patientCompartments } from '../fhir/compartments';
 import type { FhirRequest, Interaction, RequestContext, RowAccessInfo } from '../fhir/context';
 import { errors } from '../fhir/outcome';
 import type { Services, WriteEvent } from '../services';
-import { RetryableConflict, runQuery } from './database';
+import { RetryableConflict } from './database';
 import { ridOf } from './rid';
 import { sql, type Sql } from './sql';
 import { runWriteTransaction, type WriteTx, type ResourceRow } from './write-tx';
@@ -249,8 +249,7 @@ export class Repository {
       const event = this.event(created ? 'create' : interaction, interaction === 'patch' ? 'PATCH' : 'PUT', resource, current?.resource, options, row.compartments);
       await this.runHooks('beforeWrite', txCtx, tx, event);
       if (!current) {
-        const inserted = await runQuery(
-          tx.client,
+        const inserted = await tx.send(
           sql`INSERT INTO resource (${COLUMNS})
               VALUES (${row.rid}, ${row.resource_type}, ${row.id}, ${row.version_id}, ${row.last_updated}, false,
                       ${row.content}, ${row.compartments}, ${row.custodian})

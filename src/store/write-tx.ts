@@ -10,7 +10,7 @@
 import type { Resource } from '@medplum/fhirtypes';
 import type { PoolClient, QueryResult, QueryResultRow } from 'pg';
 import type { IndexItem, ResourceIndexer } from '../services';
-import { isRetryable, runQuery, runStatements, type Database } from './database';
+import { combineStatements, isRetryable, runQuery, runStatements, type Database, type Queryable } from './database';
 import { sql, type Sql } from './sql';
 
 export interface ResourceRow {
@@ -27,6 +27,13 @@ export interface ResourceRow {
 
 export interface HistoryRow extends Omit<ResourceRow, 'deleted'> {
   method: string;
+}
+
+const BEGIN = 'BEGIN ISOLATION LEVEL READ COMMITTED';
+
+/** The result of the last statement of a multi-statement message (pg answers with one result per statement). */
+function lastResult<R extends QueryResultRow>(result: QueryResult<R> | QueryResult<R>[]): QueryResult<R> {
+  return Array.isArray(result) ? result[result.length - 1] : result;
 }
 
 export class WriteTx {
@@ -52,22 +59,40 @@ export class WriteTx {
     this.begun = options.begun ?? true;
   }
 
-  /** The connection, inside the transaction: whatever is sent on it runs after BEGIN. */
+  /**
+   * The connection, inside the transaction: whatever is sent on it runs after BEGIN. For
+   * callers that need the connection itself; statements of the code go through query or send,
+   * which save the round trip of BEGIN.
+   */
   get client(): PoolClient {
-    this.begin();
+    if (!this.begun) {
+      this.begun = true;
+      // pg sends queries on one connection in order: anything sent after this runs inside the transaction.
+      this.connection.query(BEGIN).catch((err: unknown) => (this.beginFailure = err));
+    }
     return this.connection;
-  }
-
-  private begin(): void {
-    if (this.begun) return;
-    this.begun = true;
-    // pg sends queries on one connection in order: anything sent after this runs inside the transaction.
-    this.connection.query('BEGIN ISOLATION LEVEL READ COMMITTED').catch((err: unknown) => (this.beginFailure = err));
   }
 
   /** Runs a statement after writing everything queued. */
   async query<R extends QueryResultRow = QueryResultRow>(q: Sql): Promise<QueryResult<R>> {
     await this.flush();
+    return this.send<R>(q);
+  }
+
+  /**
+   * Runs a statement now, without writing what is queued first (for statements that neither
+   * read nor depend on the queued rows, such as locking the Provenance chain heads). The
+   * transaction's first statement carries its BEGIN in the same message: each round trip to
+   * PostgreSQL costs more CPU (on both sides) than most statements themselves.
+   */
+  async send<R extends QueryResultRow = QueryResultRow>(q: Sql): Promise<QueryResult<R>> {
+    if (!this.begun) {
+      const inlined = q.inline();
+      if (inlined !== undefined) {
+        this.begun = true;
+        return lastResult<R>(await this.connection.query(`${BEGIN}; ${inlined}`));
+      }
+    }
     const result = await runQuery<R>(this.client, q);
     // BEGIN was answered before this statement: if it failed, nothing here is transactional.
     if (this.beginFailure) throw this.beginFailure;
@@ -76,7 +101,9 @@ export class WriteTx {
 
   /**
    * Writes what is queued and commits. Without BEGIN sent, what is queued goes as one
-   * statement in autocommit mode, which PostgreSQL applies entirely or not at all.
+   * statement in autocommit mode, which PostgreSQL applies entirely or not at all; with it,
+   * the last statement and COMMIT go in one message (a failing statement skips the COMMIT and
+   * leaves the transaction to be rolled back).
    */
   async commit(): Promise<void> {
     await this.runCommitHooks();
@@ -84,9 +111,21 @@ export class WriteTx {
       await runStatements(this.connection, this.takeStatements().statements);
       return;
     }
-    await this.flush();
+    if (this.needsSeveralStatements()) {
+      await this.flush();
+      if (this.beginFailure) throw this.beginFailure;
+      await runQuery(this.connection, sql`COMMIT`);
+      return;
+    }
     if (this.beginFailure) throw this.beginFailure;
-    await runQuery(this.connection, sql`COMMIT`);
+    const last = combineStatements(this.takeStatements().statements);
+    const inlined = last?.inline();
+    if (last && inlined === undefined) {
+      await runQuery(this.connection, last);
+      await runQuery(this.connection, sql`COMMIT`);
+      return;
+    }
+    await this.connection.query(inlined === undefined ? 'COMMIT' : `${inlined}; COMMIT`);
   }
 
   /**
@@ -144,10 +183,10 @@ export class WriteTx {
   async flush(): Promise<void> {
     const { statements, items } = this.takeStatements();
     if (statements.length === 0 && items.length === 0) return;
-    const client = this.client;
-    await runStatements(client, statements);
+    const combined = combineStatements(statements);
+    if (combined) await this.send(combined);
     if (items.length) {
-      await this.indexer.index(client, items);
+      await this.indexer.index(this.client, items);
     }
   }
 
