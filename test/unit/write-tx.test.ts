@@ -147,3 +147,17 @@ test('values sent as literals with BEGIN arrive exactly as bound parameters woul
   expect(inlined.j).toEqual(awkward);
   expect(inlined.l).toEqual(awkward.list);
 });
+
+test('a long last statement keeps its parameters and is followed by COMMIT on its own', async () => {
+  messages.length = 0;
+  const big = row('q7');
+  big.content = { ...(big.content as Resource), text: { status: 'generated', div: `<div>${'x'.repeat(100_000)}</div>` } } as Resource;
+  await runWriteTransaction(db, noIndex, async (tx) => {
+    await tx.query(sql`SELECT 1`);
+    tx.queueNewResource(big);
+  });
+  expect(messages).toHaveLength(3);
+  expect(messages[1]).toMatch(/^INSERT INTO resource .*\$1::jsonb/);
+  expect(messages[2]).toBe('COMMIT');
+  expect(await stored('q7')).toBe(true);
+});
