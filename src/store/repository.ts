@@ -204,8 +204,7 @@ export class Repository {
       const event = this.event('create', 'POST', resource, undefined, options, row.compartments);
       await this.runHooks('beforeWrite', txCtx, tx, event);
       // A fresh UUID cannot collide, so the insert can wait for the next flush.
-      tx.queueNewResource(row);
-      tx.queueHistory({ ...row, method: 'POST' });
+      tx.queueCreate(row);
       tx.queueIndex({ rid: row.rid, resourceType: resource.resourceType, resource, isNew: true });
       await this.runHooks('afterWrite', txCtx, tx, event);
       return { resource, created: true, changed: true };

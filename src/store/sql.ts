@@ -46,7 +46,7 @@ export class Sql {
     let text = this.strings[0];
     for (let i = 0; i < this.params.length; i++) {
       const param = this.params[i];
-      text += param instanceof Sql ? param.renderLiterals() : literal(param);
+      text += param instanceof Sql ? param.renderLiterals() : literal(param instanceof SharedValue ? param.value : param);
       text += this.strings[i + 1];
     }
     return text;
@@ -60,12 +60,20 @@ export class Sql {
     return this.toQuery().values;
   }
 
-  private render(values: unknown[]): string {
+  private render(values: unknown[], shared = new Map<SharedValue, number>()): string {
     let text = this.strings[0];
     for (let i = 0; i < this.params.length; i++) {
       const param = this.params[i];
       if (param instanceof Sql) {
-        text += param.render(values);
+        text += param.render(values, shared);
+      } else if (param instanceof SharedValue) {
+        let index = shared.get(param);
+        if (index === undefined) {
+          values.push(param.value);
+          index = values.length;
+          shared.set(param, index);
+        }
+        text += '$' + index;
       } else {
         values.push(param);
         text += '$' + values.length;
@@ -74,6 +82,11 @@ export class Sql {
     }
     return text;
   }
+}
+
+/** A value bound once however often the statement uses it (see sql.shared). */
+class SharedValue {
+  constructor(readonly value: unknown) {}
 }
 
 const NO_LITERAL = Symbol('no literal form');
@@ -93,6 +106,12 @@ export function sql(strings: TemplateStringsArray, ...params: unknown[]): Sql {
 
 /** Raw SQL text from the code itself (never from input). */
 sql.raw = (text: string): Sql => new Sql([text], []);
+
+/**
+ * A value that several places of one statement use: it is sent once, as one parameter
+ * (a transaction Bundle's rows feed both the resource and the history insert).
+ */
+sql.shared = (value: unknown): unknown => new SharedValue(value);
 
 /** A quoted identifier. */
 sql.ident = (name: string): Sql => new Sql(['"' + name.replace(/"/g, '""') + '"'], []);

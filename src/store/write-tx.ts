@@ -52,6 +52,7 @@ function lastResult<R extends QueryResultRow>(result: QueryResult<R> | QueryResu
 export class WriteTx {
   private statements: Sql[] = [];
   private newResources: ResourceRow[] = [];
+  private created: ResourceRow[] = [];
   private history: HistoryRow[] = [];
   private index = new Map<string, IndexItem>();
   private begun: boolean;
@@ -179,6 +180,11 @@ export class WriteTx {
     this.newResources.push(row);
   }
 
+  /** A new resource row and its first history row (POST), written from one copy of the rows. */
+  queueCreate(row: ResourceRow): void {
+    this.created.push(row);
+  }
+
   queueHistory(row: HistoryRow): void {
     this.history.push(row);
   }
@@ -227,6 +233,19 @@ export class WriteTx {
             FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS x(
               rid uuid, version_id integer, resource_type text, id text, last_updated timestamptz,
               method text, content jsonb, compartments text[], custodian text)`
+      );
+    }
+    if (this.created.length) {
+      const rows = sql.shared(JSON.stringify(this.created));
+      this.created = [];
+      const recordset = sql`jsonb_to_recordset(${rows}::jsonb) AS x(
+              rid uuid, resource_type text, id text, version_id integer, last_updated timestamptz,
+              deleted boolean, content jsonb, compartments text[], custodian text)`;
+      statements.push(
+        sql`INSERT INTO resource (rid, resource_type, id, version_id, last_updated, deleted, content, compartments, custodian)
+            SELECT rid, resource_type, id, version_id, last_updated, deleted, content, compartments, custodian FROM ${recordset}`,
+        sql`INSERT INTO resource_history (rid, version_id, resource_type, id, last_updated, method, content, compartments, custodian)
+            SELECT rid, version_id, resource_type, id, last_updated, 'POST', content, compartments, custodian FROM ${recordset}`
       );
     }
     let items: IndexItem[] = [];

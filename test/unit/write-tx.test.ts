@@ -161,3 +161,16 @@ test('a long last statement keeps its parameters and is followed by COMMIT on it
   expect(messages[2]).toBe('COMMIT');
   expect(await stored('q7')).toBe(true);
 });
+
+test('a created resource and its first history row are written from one parameter', async () => {
+  messages.length = 0;
+  await runWriteTransaction(db, noIndex, async (tx) => {
+    tx.queueCreate(row('q8'));
+  });
+  expect(messages).toHaveLength(1);
+  expect(messages[0].match(/jsonb_to_recordset\(\$1::jsonb\)/g)).toHaveLength(2);
+  expect(messages[0]).not.toContain('$2');
+  expect(await stored('q8')).toBe(true);
+  const history = await db.pool.query('SELECT method, content FROM resource_history WHERE rid = $1', [ridOf('Basic', 'q8')]);
+  expect(history.rows).toEqual([{ method: 'POST', content: row('q8').content }]);
+});
