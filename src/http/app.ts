@@ -66,7 +66,11 @@ export function createApp(services: Services, routers: ModuleRouter[] = []): exp
   }
 
   const fhirPath = basePath(config);
-  app.use(fhirPath, express.raw({ type: () => true, limit: config.maxBodyBytes }), (req, res) => {
+  const readBody = express.raw({ type: () => true, limit: config.maxBodyBytes });
+  // Most requests (reads, searches, deletes) have no body: they skip the body reader.
+  const readBodyIfAny = (req: Request, res: Response, next: NextFunction) =>
+    req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined ? next() : readBody(req, res, next);
+  app.use(fhirPath, readBodyIfAny, (req, res) => {
     handleFhir(services, req, res).catch((err) => {
       logger.error('unhandled error', { requestId: res.locals.requestId, error: String(err), stack: (err as Error).stack });
       if (!res.headersSent) {
