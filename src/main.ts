@@ -23,24 +23,10 @@ async function bootstrapAuth(databaseUrl: string, baseUrl: string): Promise<void
   }
 }
 
-/**
- * Validates one small resource in the background once the server listens, so that the
- * terminology catalog and the base definitions (read on first use) are loaded before the
- * first write needs them instead of during it. Tests start servers with startServer and do
- * not pay for this.
- */
-function warmUp(running: RunningServer): void {
-  setImmediate(() => {
-    const sample = { resourceType: 'Patient', gender: 'female', maritalStatus: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-MaritalStatus', code: 'M' }] } };
-    running.services.validator.validate(sample as never, { mode: 'create' }).catch((err: unknown) => logger.warn('warm-up failed', { error: String(err) }));
-  });
-}
-
 async function runWorker(): Promise<void> {
   const config = loadConfig();
   setLogLevel(config.logLevel);
   const running = await startServer(config);
-  warmUp(running);
   const stop = async () => {
     await running.close();
     process.exit(0);
