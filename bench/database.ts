@@ -13,9 +13,23 @@ import { migrate } from '../src/store/migrate';
 import { RAW_TABLE_DDL } from './baseline/server';
 import { ROOT } from './processes';
 
+/**
+ * The embedded cluster's settings for the benchmark: PostgreSQL's defaults are sized for a
+ * small machine (128 MB of shared buffers; a checkpoint every 1 GB of WAL, after which each
+ * page written first goes to the WAL whole). Durability is untouched: synchronous_commit and
+ * fsync keep their defaults (on).
+ */
+export const BENCH_POSTGRES_SETTINGS: Record<string, string> = {
+  shared_buffers: '1GB',
+  max_wal_size: '8GB',
+  checkpoint_timeout: '30min',
+};
+
 export interface BenchDatabase {
   url: string;
   description: string;
+  /** The settings that differ from PostgreSQL's defaults, for the report. */
+  settings: string;
   version: string;
   close(keep: boolean): Promise<void>;
 }
@@ -30,6 +44,7 @@ export async function openBenchDatabase(databaseUrl: string | undefined): Promis
   let url: string;
   let description: string;
   let close: (keep: boolean) => Promise<void>;
+  let settings = 'its own settings';
   if (databaseUrl) {
     const name = `fhir_bench_${Date.now().toString(36)}`;
     await ensureDatabase(databaseUrl, name);
@@ -46,10 +61,13 @@ export async function openBenchDatabase(databaseUrl: string | undefined): Promis
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fhir-bench-'));
     // PostgreSQL runs as the postgres user when the harness runs as root: it must reach the folder.
     fs.chmodSync(dir, 0o755);
-    const embedded = await startEmbeddedPostgres(dir);
+    const embedded = await startEmbeddedPostgres(dir, BENCH_POSTGRES_SETTINGS);
     await ensureDatabase(embedded.url, 'fhir');
     url = withDatabase(embedded.url, 'fhir');
     description = `embedded PostgreSQL in ${dir}`;
+    settings = Object.entries(BENCH_POSTGRES_SETTINGS)
+      .map(([name, value]) => `${name}=${value}`)
+      .join(', ');
     close = async (keep) => {
       await embedded.stop();
       if (!keep) fs.rmSync(dir, { recursive: true, force: true });
@@ -61,5 +79,5 @@ export async function openBenchDatabase(databaseUrl: string | undefined): Promis
   await client.query(RAW_TABLE_DDL);
   const version = (await client.query<{ server_version: string }>('SHOW server_version')).rows[0].server_version;
   await client.end();
-  return { url, description, version, close };
+  return { url, description, settings, version, close };
 }

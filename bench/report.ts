@@ -37,6 +37,8 @@ export interface BenchReport {
     node: string;
     postgres: string;
     database: string;
+    /** Settings that differ from PostgreSQL's defaults (missing in reports of older runs: defaults). */
+    postgresSettings?: string;
     loadBefore: number[];
     loadAfter: number[];
   };
@@ -122,7 +124,7 @@ export function renderMarkdown(report: BenchReport, chartFile?: string): string 
       `${options.concurrency} concurrent clients, ${options.workers} server processes (WORKERS), ${options.durationSeconds} s measured per workload after ${options.warmupSeconds} s warm-up, seed ${options.seed}.`
   );
   out.push(
-    `Machine: ${machine.cores} cores (${machine.cpu}), ${machine.memoryGiB} GiB, Node ${machine.node}, PostgreSQL ${machine.postgres} (${machine.database.replace(/ in \/.*$/, '')}, default settings). ` +
+    `Machine: ${machine.cores} cores (${machine.cpu}), ${machine.memoryGiB} GiB, Node ${machine.node}, PostgreSQL ${machine.postgres} (${machine.database.replace(/ in \/.*$/, '')}, ${machine.postgresSettings ?? 'default settings'}). ` +
       `Everything (PostgreSQL, server, baseline, load generator) on this one machine; load average before ${machine.loadBefore.map((x) => fmt(x, 2)).join(' / ')}, after ${machine.loadAfter.map((x) => fmt(x, 2)).join(' / ')}.`
   );
   out.push('');

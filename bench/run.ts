@@ -225,6 +225,7 @@ async function main(): Promise<void> {
   const db = await openBenchDatabase(options.databaseUrl);
   report.machine.postgres = db.version;
   report.machine.database = db.description;
+  report.machine.postgresSettings = db.settings;
   log(`database: ${db.description} (PostgreSQL ${db.version})`);
   const loadgen = new LoadGenerator();
   const basePort = await freePort();

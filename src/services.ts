@@ -45,6 +45,11 @@ export interface ValidationOptions {
   mode: 'create' | 'update' | 'delete';
   /** Canonical URLs of profiles to check in addition to meta.profile and the required ones. */
   profiles?: string[];
+  /**
+   * Validations given the same scope (the WriteTx of a transaction Bundle) see the stored
+   * conformance resources as of one read of their generation counter, instead of one read each.
+   */
+  scope?: object;
 }
 
 export interface ResourceValidator {
@@ -90,7 +95,7 @@ export interface TerminologyService {
    * For many checks in a row (the codes of one resource): they share one view of the stored
    * terminology, so it is looked up at most once however many codes are checked.
    */
-  checker(): CodeChecker;
+  checker(scope?: object): CodeChecker;
 }
 
 export interface SearchRequest {

@@ -61,12 +61,22 @@ export function createApp(services: Services, routers: ModuleRouter[] = []): exp
     next();
   });
 
+  const fhirPath = basePath(config);
+  // Paths of a resource type (<base>/Patient/...) belong to the FHIR endpoint alone: resource
+  // types start with a capital letter, module routers serve lower-case paths (.well-known,
+  // oauth2, admin). Those requests skip the module routers' route matching.
+  const typePrefix = fhirPath === '/' ? '/' : fhirPath + '/';
+  const isTypePath = (path: string) => path.startsWith(typePrefix) && /[A-Z]/.test(path.charAt(typePrefix.length));
   for (const factory of routers) {
-    app.use(factory(services));
+    const router = factory(services);
+    app.use((req: Request, res: Response, next: NextFunction) => (isTypePath(req.path) ? next() : router(req, res, next)));
   }
 
-  const fhirPath = basePath(config);
-  app.use(fhirPath, express.raw({ type: () => true, limit: config.maxBodyBytes }), (req, res) => {
+  const readBody = express.raw({ type: () => true, limit: config.maxBodyBytes });
+  // Most requests (reads, searches, deletes) have no body: they skip the body reader.
+  const readBodyIfAny = (req: Request, res: Response, next: NextFunction) =>
+    req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined ? next() : readBody(req, res, next);
+  app.use(fhirPath, readBodyIfAny, (req, res) => {
     handleFhir(services, req, res).catch((err) => {
       logger.error('unhandled error', { requestId: res.locals.requestId, error: String(err), stack: (err as Error).stack });
       if (!res.headersSent) {

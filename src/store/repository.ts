@@ -13,7 +13,7 @@ import { patientCompartments } from '../fhir/compartments';
 import type { FhirRequest, Interaction, RequestContext, RowAccessInfo } from '../fhir/context';
 import { errors } from '../fhir/outcome';
 import type { Services, WriteEvent } from '../services';
-import { RetryableConflict, runQuery } from './database';
+import { RetryableConflict } from './database';
 import { ridOf } from './rid';
 import { sql, type Sql } from './sql';
 import { runWriteTransaction, type WriteTx, type ResourceRow } from './write-tx';
@@ -206,8 +206,7 @@ export class Repository {
       const event = this.event('create', 'POST', resource, undefined, options, row.compartments);
       await this.runHooks('beforeWrite', txCtx, tx, event);
       // A fresh UUID cannot collide, so the insert can wait for the next flush.
-      tx.queueNewResource(row);
-      tx.queueHistory({ ...row, method: 'POST' });
+      tx.queueCreate(row);
       tx.queueIndex({ rid: row.rid, resourceType: resource.resourceType, resource, isNew: true });
       await this.runHooks('afterWrite', txCtx, tx, event);
       return { resource, created: true, changed: true, warnings };
@@ -251,8 +250,7 @@ export class Repository {
       const event = this.event(created ? 'create' : interaction, interaction === 'patch' ? 'PATCH' : 'PUT', resource, current?.resource, options, row.compartments);
       await this.runHooks('beforeWrite', txCtx, tx, event);
       if (!current) {
-        const inserted = await runQuery(
-          tx.client,
+        const inserted = await tx.send(
           sql`INSERT INTO resource (${COLUMNS})
               VALUES (${row.rid}, ${row.resource_type}, ${row.id}, ${row.version_id}, ${row.last_updated}, false,
                       ${row.content}, ${row.compartments}, ${row.custodian})
@@ -349,6 +347,7 @@ export class Repository {
     if (options.validate) {
       const issues = await this.services.validator.validate(resource, {
         mode: interaction === 'create' ? 'create' : 'update',
+        scope: ctx.tx,
       });
       const failures = issues.filter((i) => i.severity === 'error' || i.severity === 'fatal');
       if (failures.length) {

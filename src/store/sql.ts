@@ -8,6 +8,11 @@
  * anything else becomes a bound parameter. Identifiers that are not constants of the code
  * go through sql.ident, which quotes them.
  */
+import pg from 'pg';
+
+/** pg's own conversion of parameter values (arrays, JSON, dates), so literals carry exactly what parameters would. */
+const prepareValue = (pg as unknown as { utils: { prepareValue(value: unknown): unknown } }).utils.prepareValue;
+
 export class Sql {
   constructor(
     readonly strings: readonly string[],
@@ -21,6 +26,32 @@ export class Sql {
     return { text, values };
   }
 
+  /**
+   * The statement with its values written as literals, for sending it together with other
+   * statements in one simple-protocol message (BEGIN; ...; COMMIT), or undefined when a value
+   * has no literal form here (binary data). Every literal is an E'...' string of unknown type,
+   * which PostgreSQL resolves from its context exactly as it resolves an untyped parameter
+   * (pg sends every parameter untyped, as text).
+   */
+  inline(): string | undefined {
+    try {
+      return this.renderLiterals();
+    } catch (err) {
+      if (err === NO_LITERAL) return undefined;
+      throw err;
+    }
+  }
+
+  private renderLiterals(): string {
+    let text = this.strings[0];
+    for (let i = 0; i < this.params.length; i++) {
+      const param = this.params[i];
+      text += param instanceof Sql ? param.renderLiterals() : literal(param instanceof SharedValue ? param.value : param);
+      text += this.strings[i + 1];
+    }
+    return text;
+  }
+
   get text(): string {
     return this.toQuery().text;
   }
@@ -29,12 +60,20 @@ export class Sql {
     return this.toQuery().values;
   }
 
-  private render(values: unknown[]): string {
+  private render(values: unknown[], shared = new Map<SharedValue, number>()): string {
     let text = this.strings[0];
     for (let i = 0; i < this.params.length; i++) {
       const param = this.params[i];
       if (param instanceof Sql) {
-        text += param.render(values);
+        text += param.render(values, shared);
+      } else if (param instanceof SharedValue) {
+        let index = shared.get(param);
+        if (index === undefined) {
+          values.push(param.value);
+          index = values.length;
+          shared.set(param, index);
+        }
+        text += '$' + index;
       } else {
         values.push(param);
         text += '$' + values.length;
@@ -45,12 +84,34 @@ export class Sql {
   }
 }
 
+/** A value bound once however often the statement uses it (see sql.shared). */
+class SharedValue {
+  constructor(readonly value: unknown) {}
+}
+
+const NO_LITERAL = Symbol('no literal form');
+
+/** A parameter value as an SQL literal, converted as pg converts parameters (arrays, JSON, dates). */
+function literal(value: unknown): string {
+  const prepared = prepareValue(value) as unknown;
+  if (prepared === null || prepared === undefined) return 'NULL';
+  if (typeof prepared !== 'string') throw NO_LITERAL;
+  // E'' strings mean the same whatever standard_conforming_strings says.
+  return "E'" + prepared.replace(/\\/g, '\\\\').replace(/'/g, "''") + "'";
+}
+
 export function sql(strings: TemplateStringsArray, ...params: unknown[]): Sql {
   return new Sql(strings, params);
 }
 
 /** Raw SQL text from the code itself (never from input). */
 sql.raw = (text: string): Sql => new Sql([text], []);
+
+/**
+ * A value that several places of one statement use: it is sent once, as one parameter
+ * (a transaction Bundle's rows feed both the resource and the history insert).
+ */
+sql.shared = (value: unknown): unknown => new SharedValue(value);
 
 /** A quoted identifier. */
 sql.ident = (name: string): Sql => new Sql(['"' + name.replace(/"/g, '""') + '"'], []);

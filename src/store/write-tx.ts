@@ -10,7 +10,7 @@
 import type { Resource } from '@medplum/fhirtypes';
 import type { PoolClient, QueryResult, QueryResultRow } from 'pg';
 import type { IndexItem, ResourceIndexer } from '../services';
-import { isRetryable, runQuery, runStatements, type Database } from './database';
+import { combineStatements, isRetryable, runQuery, runStatements, type Database, type Queryable } from './database';
 import { sql, type Sql } from './sql';
 
 export interface ResourceRow {
@@ -29,9 +29,30 @@ export interface HistoryRow extends Omit<ResourceRow, 'deleted'> {
   method: string;
 }
 
+const BEGIN = 'BEGIN ISOLATION LEVEL READ COMMITTED';
+
+/**
+ * Statements longer than this (as literal text) keep their parameters and a round trip of
+ * their own: PostgreSQL scans a literal character by character, while a bound parameter is
+ * copied as it is, so for a transaction Bundle's megabytes of rows the saved round trip is
+ * worth less than the scanning.
+ */
+const MAX_INLINE_LENGTH = 64 * 1024;
+
+function inlined(q: Sql): string | undefined {
+  const text = q.inline();
+  return text !== undefined && text.length <= MAX_INLINE_LENGTH ? text : undefined;
+}
+
+/** The result of the last statement of a multi-statement message (pg answers with one result per statement). */
+function lastResult<R extends QueryResultRow>(result: QueryResult<R> | QueryResult<R>[]): QueryResult<R> {
+  return Array.isArray(result) ? result[result.length - 1] : result;
+}
+
 export class WriteTx {
   private statements: Sql[] = [];
   private newResources: ResourceRow[] = [];
+  private created: ResourceRow[] = [];
   private history: HistoryRow[] = [];
   private index = new Map<string, IndexItem>();
   private begun: boolean;
@@ -52,22 +73,40 @@ export class WriteTx {
     this.begun = options.begun ?? true;
   }
 
-  /** The connection, inside the transaction: whatever is sent on it runs after BEGIN. */
+  /**
+   * The connection, inside the transaction: whatever is sent on it runs after BEGIN. For
+   * callers that need the connection itself; statements of the code go through query or send,
+   * which save the round trip of BEGIN.
+   */
   get client(): PoolClient {
-    this.begin();
+    if (!this.begun) {
+      this.begun = true;
+      // pg sends queries on one connection in order: anything sent after this runs inside the transaction.
+      this.connection.query(BEGIN).catch((err: unknown) => (this.beginFailure = err));
+    }
     return this.connection;
-  }
-
-  private begin(): void {
-    if (this.begun) return;
-    this.begun = true;
-    // pg sends queries on one connection in order: anything sent after this runs inside the transaction.
-    this.connection.query('BEGIN ISOLATION LEVEL READ COMMITTED').catch((err: unknown) => (this.beginFailure = err));
   }
 
   /** Runs a statement after writing everything queued. */
   async query<R extends QueryResultRow = QueryResultRow>(q: Sql): Promise<QueryResult<R>> {
     await this.flush();
+    return this.send<R>(q);
+  }
+
+  /**
+   * Runs a statement now, without writing what is queued first (for statements that neither
+   * read nor depend on the queued rows, such as locking the Provenance chain heads). The
+   * transaction's first statement carries its BEGIN in the same message: each round trip to
+   * PostgreSQL costs more CPU (on both sides) than most statements themselves.
+   */
+  async send<R extends QueryResultRow = QueryResultRow>(q: Sql): Promise<QueryResult<R>> {
+    if (!this.begun) {
+      const text = inlined(q);
+      if (text !== undefined) {
+        this.begun = true;
+        return lastResult<R>(await this.connection.query(`${BEGIN}; ${text}`));
+      }
+    }
     const result = await runQuery<R>(this.client, q);
     // BEGIN was answered before this statement: if it failed, nothing here is transactional.
     if (this.beginFailure) throw this.beginFailure;
@@ -76,7 +115,9 @@ export class WriteTx {
 
   /**
    * Writes what is queued and commits. Without BEGIN sent, what is queued goes as one
-   * statement in autocommit mode, which PostgreSQL applies entirely or not at all.
+   * statement in autocommit mode, which PostgreSQL applies entirely or not at all; with it,
+   * the last statement and COMMIT go in one message (a failing statement skips the COMMIT and
+   * leaves the transaction to be rolled back).
    */
   async commit(): Promise<void> {
     await this.runCommitHooks();
@@ -84,9 +125,21 @@ export class WriteTx {
       await runStatements(this.connection, this.takeStatements().statements);
       return;
     }
-    await this.flush();
+    if (this.needsSeveralStatements()) {
+      await this.flush();
+      if (this.beginFailure) throw this.beginFailure;
+      await runQuery(this.connection, sql`COMMIT`);
+      return;
+    }
     if (this.beginFailure) throw this.beginFailure;
-    await runQuery(this.connection, sql`COMMIT`);
+    const last = combineStatements(this.takeStatements().statements);
+    const text = last && inlined(last);
+    if (last && text === undefined) {
+      await runQuery(this.connection, last);
+      await runQuery(this.connection, sql`COMMIT`);
+      return;
+    }
+    await this.connection.query(text === undefined ? 'COMMIT' : `${text}; COMMIT`);
   }
 
   /**
@@ -127,6 +180,11 @@ export class WriteTx {
     this.newResources.push(row);
   }
 
+  /** A new resource row and its first history row (POST), written from one copy of the rows. */
+  queueCreate(row: ResourceRow): void {
+    this.created.push(row);
+  }
+
   queueHistory(row: HistoryRow): void {
     this.history.push(row);
   }
@@ -144,10 +202,10 @@ export class WriteTx {
   async flush(): Promise<void> {
     const { statements, items } = this.takeStatements();
     if (statements.length === 0 && items.length === 0) return;
-    const client = this.client;
-    await runStatements(client, statements);
+    const combined = combineStatements(statements);
+    if (combined) await this.send(combined);
     if (items.length) {
-      await this.indexer.index(client, items);
+      await this.indexer.index(this.client, items);
     }
   }
 
@@ -175,6 +233,19 @@ export class WriteTx {
             FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS x(
               rid uuid, version_id integer, resource_type text, id text, last_updated timestamptz,
               method text, content jsonb, compartments text[], custodian text)`
+      );
+    }
+    if (this.created.length) {
+      const rows = sql.shared(JSON.stringify(this.created));
+      this.created = [];
+      const recordset = sql`jsonb_to_recordset(${rows}::jsonb) AS x(
+              rid uuid, resource_type text, id text, version_id integer, last_updated timestamptz,
+              deleted boolean, content jsonb, compartments text[], custodian text)`;
+      statements.push(
+        sql`INSERT INTO resource (rid, resource_type, id, version_id, last_updated, deleted, content, compartments, custodian)
+            SELECT rid, resource_type, id, version_id, last_updated, deleted, content, compartments, custodian FROM ${recordset}`,
+        sql`INSERT INTO resource_history (rid, version_id, resource_type, id, last_updated, method, content, compartments, custodian)
+            SELECT rid, version_id, resource_type, id, last_updated, 'POST', content, compartments, custodian FROM ${recordset}`
       );
     }
     let items: IndexItem[] = [];

@@ -59,8 +59,8 @@ export class Terminology {
     return this.catalog;
   }
 
-  session(): Session {
-    return new Session(this);
+  session(scope?: object): Session {
+    return new Session(this, scope);
   }
 
   compileCodeSystem(resource: CodeSystem, builtin: boolean): CompiledCodeSystem {
@@ -90,10 +90,14 @@ export class Terminology {
 export class Session implements LinkContext {
   private gen?: Promise<Generation>;
 
-  constructor(readonly t: Terminology) {}
+  constructor(
+    readonly t: Terminology,
+    /** Sessions of one scope (a transaction) share one generation read (see readGeneration). */
+    private readonly scope?: object
+  ) {}
 
   generation(): Promise<Generation> {
-    this.gen ??= this.t.stored.generation();
+    this.gen ??= this.t.stored.generation(this.scope);
     return this.gen;
   }
 

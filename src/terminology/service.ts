@@ -36,8 +36,8 @@ export class TerminologyServiceImpl implements TerminologyService {
     return codeInSystem(this.terminology.session(), code);
   }
 
-  checker(): CodeChecker {
-    const session = this.terminology.session();
+  checker(scope?: object): CodeChecker {
+    const session = this.terminology.session(scope);
     return {
       validateCode: (valueSetUrl, code) => codeInValueSet(session, valueSetUrl, code),
       validateCodeInSystem: (code) => codeInSystem(session, code),

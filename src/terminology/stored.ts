@@ -94,8 +94,28 @@ export class Generation {
   }
 }
 
-/** The current value of the generation counter. */
-export async function readGeneration(db: Pick<Services['db'], 'query'>): Promise<number> {
+/** Generation reads shared by the validations of one scope (see readGeneration). */
+const scopedReads = new WeakMap<object, Promise<number>>();
+
+/**
+ * The current value of the generation counter. With a scope (the WriteTx of a transaction
+ * Bundle), it is read once for the whole scope: the entries of one transaction are checked
+ * against one state of the stored content (which its own uncommitted writes cannot change,
+ * since lookups run on another connection), instead of one read per resource validated.
+ */
+export function readGeneration(db: Pick<Services['db'], 'query'>, scope?: object): Promise<number> {
+  if (!scope) return queryGeneration(db);
+  let read = scopedReads.get(scope);
+  if (!read) {
+    read = queryGeneration(db);
+    scopedReads.set(scope, read);
+    // A failed read must not stay the scope's answer.
+    read.catch(() => scopedReads.delete(scope));
+  }
+  return read;
+}
+
+async function queryGeneration(db: Pick<Services['db'], 'query'>): Promise<number> {
   const result = await db.query<{ generation: number }>(sql`SELECT generation FROM terminology_generation`);
   return Number(result.rows[0]?.generation ?? 0);
 }
@@ -110,9 +130,9 @@ export class StoredTerminology {
 
   constructor(private readonly services: Services) {}
 
-  /** The current generation: one single-row query, and a fresh cache when something changed. */
-  async generation(): Promise<Generation> {
-    const value = await readGeneration(this.services.lookupDb);
+  /** The current generation: one single-row query (one per scope), and a fresh cache when something changed. */
+  async generation(scope?: object): Promise<Generation> {
+    const value = await readGeneration(this.services.lookupDb, scope);
     if (this.current?.value !== value) {
       this.current = new Generation(value, this.services);
     }

@@ -80,13 +80,13 @@ export class ProfileRegistry {
     return this.packSds;
   }
 
-  /** A lookup session for one validation. */
-  session(): LookupSession {
+  /** A lookup session for one validation (scope: see ValidationOptions.scope). */
+  session(scope?: object): LookupSession {
     let generation: Promise<StoredGeneration> | undefined;
     return {
       storedGeneration: () => {
         if (!this.stored) return Promise.reject(new Error('stored profiles are not available'));
-        generation ??= this.stored.generation();
+        generation ??= this.stored.generation(scope);
         return generation;
       },
     };

@@ -59,8 +59,8 @@ export class StoredProfiles {
 
   constructor(private readonly services: Services) {}
 
-  async generation(): Promise<StoredGeneration> {
-    const value = await readGeneration(this.services.lookupDb);
+  async generation(scope?: object): Promise<StoredGeneration> {
+    const value = await readGeneration(this.services.lookupDb, scope);
     if (this.current?.value !== value) this.current = new StoredGeneration(value, this.services);
     return this.current;
   }

@@ -58,8 +58,8 @@ export class Validator implements ResourceValidator {
     if (!base) {
       return [issue('error', 'structure', `Unknown resource type "${String(type)}"`, 'resourceType')];
     }
-    const session = this.registry.session();
-    const checker = this.terminology().checker();
+    const session = this.registry.session(options.scope);
+    const checker = this.terminology().checker(options.scope);
     const walk = new Walk(this.registry, session, checker, { checkCodeSystems: true });
     await walk.resource(resource, base, type);
     let issues = walk.issues;

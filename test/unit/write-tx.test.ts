@@ -14,6 +14,8 @@ import { createTestDatabase, dropTestDatabase } from '../helpers/server';
 let databaseUrl: string;
 let db: Database;
 const statements: string[] = [];
+/** The same messages, whole (whitespace collapsed). */
+const messages: string[] = [];
 const noIndex: ResourceIndexer = { index: async () => undefined, statements: () => [] };
 
 beforeAll(async () => {
@@ -25,6 +27,7 @@ beforeAll(async () => {
     (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
       const text = typeof args[0] === 'string' ? args[0] : (args[0] as { text: string }).text;
       statements.push(text.trim().split(/\s+/).slice(0, 3).join(' '));
+      messages.push(text.trim().replace(/\s+/g, ' '));
       return query(...args);
     };
   });
@@ -78,12 +81,15 @@ test('the single statement is all or nothing', async () => {
 });
 
 test('a transaction that reads first begins, commits, and rolls back on a throw', async () => {
-  statements.length = 0;
+  messages.length = 0;
   await runWriteTransaction(db, noIndex, async (tx) => {
     await tx.query(sql`SELECT 1`);
     tx.queueNewResource(row('q3'));
   });
-  expect(statements).toEqual(['BEGIN ISOLATION LEVEL', 'SELECT 1', 'INSERT INTO resource', 'COMMIT']);
+  // Two round trips: BEGIN travels with the first statement, COMMIT with the last.
+  expect(messages).toHaveLength(2);
+  expect(messages[0]).toBe('BEGIN ISOLATION LEVEL READ COMMITTED; SELECT 1');
+  expect(messages[1]).toMatch(/^INSERT INTO resource .*; COMMIT$/);
   expect(await stored('q3')).toBe(true);
 
   await expect(
@@ -108,4 +114,63 @@ test('using the connection directly begins the transaction first', async () => {
   expect(statements[0]).toBe('BEGIN ISOLATION LEVEL');
   expect(statements).toContain('ROLLBACK');
   expect(await stored('q5')).toBe(false);
+});
+
+test('a failing last statement skips the COMMIT sent with it, and nothing stays', async () => {
+  await expect(
+    runWriteTransaction(db, noIndex, async (tx) => {
+      await tx.query(sql`SELECT 1`);
+      tx.queueNewResource(row('q6'));
+      // The same key again: the combined last statement fails as a whole.
+      tx.queueStatement(sql`INSERT INTO resource (rid, resource_type, id, version_id, last_updated, content)
+                            VALUES (${ridOf('Basic', 'q1')}, 'Basic', 'q1', 1, now(), '{}')`);
+    })
+  ).rejects.toThrow(/duplicate key/);
+  expect(await stored('q6')).toBe(false);
+});
+
+test('values sent as literals with BEGIN arrive exactly as bound parameters would', async () => {
+  const awkward = {
+    text: "it's a \\ back\\slash, a \"quote\", E'x', $1, -- not a comment; 漢字 \u00e9 😀",
+    list: ['a"b', "c'd", 'e\\f', null],
+    n: 1.5e-7,
+  };
+  const values: unknown[] = [awkward.text, awkward.list, awkward, 42, true, null, new Date('2024-02-29T12:34:56.789Z')];
+  const q = sql`SELECT ${values[0]}::text AS t, ${values[1]}::text[] AS l, ${values[2]}::jsonb AS j, ${values[3]}::int AS i,
+                       ${values[4]}::boolean AS b, ${values[5]}::text AS z, ${values[6]}::timestamptz AS d`;
+  const bound = (await db.query(q)).rows[0];
+  messages.length = 0;
+  const inlined = await runWriteTransaction(db, noIndex, async (tx) => (await tx.send(q)).rows[0]);
+  expect(messages[0].startsWith('BEGIN ISOLATION LEVEL READ COMMITTED; SELECT ')).toBe(true);
+  expect(inlined).toEqual(bound);
+  expect(inlined.t).toBe(awkward.text);
+  expect(inlined.j).toEqual(awkward);
+  expect(inlined.l).toEqual(awkward.list);
+});
+
+test('a long last statement keeps its parameters and is followed by COMMIT on its own', async () => {
+  messages.length = 0;
+  const big = row('q7');
+  big.content = { ...(big.content as Resource), text: { status: 'generated', div: `<div>${'x'.repeat(100_000)}</div>` } } as Resource;
+  await runWriteTransaction(db, noIndex, async (tx) => {
+    await tx.query(sql`SELECT 1`);
+    tx.queueNewResource(big);
+  });
+  expect(messages).toHaveLength(3);
+  expect(messages[1]).toMatch(/^INSERT INTO resource .*\$1::jsonb/);
+  expect(messages[2]).toBe('COMMIT');
+  expect(await stored('q7')).toBe(true);
+});
+
+test('a created resource and its first history row are written from one parameter', async () => {
+  messages.length = 0;
+  await runWriteTransaction(db, noIndex, async (tx) => {
+    tx.queueCreate(row('q8'));
+  });
+  expect(messages).toHaveLength(1);
+  expect(messages[0].match(/jsonb_to_recordset\(\$1::jsonb\)/g)).toHaveLength(2);
+  expect(messages[0]).not.toContain('$2');
+  expect(await stored('q8')).toBe(true);
+  const history = await db.pool.query('SELECT method, content FROM resource_history WHERE rid = $1', [ridOf('Basic', 'q8')]);
+  expect(history.rows).toEqual([{ method: 'POST', content: row('q8').content }]);
 });
