@@ -100,6 +100,13 @@ export function fixture(profile: string, name: string): Resource {
   return JSON.parse(fs.readFileSync(path.join(PROFILE_FIXTURES, profile, `${name}.json`), 'utf8'));
 }
 
+/** A fixture as a client would send it: without the id it has in the pack's examples. */
+export function instance(profile: string, name: string): any {
+  const resource = structuredClone(fixture(profile, name)) as any;
+  delete resource.id;
+  return resource;
+}
+
 export function fixtureNames(profile: string): string[] {
   return fs
     .readdirSync(path.join(PROFILE_FIXTURES, profile))

@@ -10,7 +10,7 @@ import { structureDefinition } from '../../src/profiles/definitions/common';
 import { definitionResolver } from '../../src/profiles/resolver';
 import { withSnapshot } from '../../src/profiles/snapshot';
 import type { FhirTestClient } from '../helpers/fhir-client';
-import { fixture } from '../helpers/profiles';
+import { instance } from '../helpers/profiles';
 import { startTestServer, type TestServer } from '../helpers/server';
 import { issuesOf, type Issue } from '../helpers/validation';
 
@@ -29,12 +29,6 @@ afterAll(async () => server.close());
 const rows = async (type: string): Promise<number> =>
   (await server.pool.query('SELECT count(*)::int AS n FROM resource WHERE resource_type = $1', [type])).rows[0].n;
 
-/** A fixture as a client would send it: without the id it has in the pack's examples. */
-function instance(profile: string, name: string): any {
-  const resource = structuredClone(fixture(profile, name)) as any;
-  delete resource.id;
-  return resource;
-}
 
 interface Expected {
   severity: 'error' | 'warning';

@@ -7,7 +7,7 @@
  */
 import type { FhirTestClient } from '../helpers/fhir-client';
 import { patientRecord, referenceData, standalonePatient } from '../../bench/data/generator';
-import { fixture } from '../helpers/profiles';
+import { instance } from '../helpers/profiles';
 import { startTestServer, type TestServer } from '../helpers/server';
 import { issuesOf } from '../helpers/validation';
 
@@ -22,11 +22,6 @@ beforeAll(async () => {
 });
 afterAll(async () => server.close());
 
-function instance(profile: string, name: string): any {
-  const resource = structuredClone(fixture(profile, name)) as any;
-  delete resource.id;
-  return resource;
-}
 
 const errors = (body: any) => issuesOf(body).filter((i) => i.severity === 'error' || i.severity === 'fatal');
 
