@@ -19,6 +19,8 @@ export interface Config {
   dataDir: string;
   /** Maximum connections in the pg pool of each worker. */
   dbPoolSize: number;
+  /** Run the hot statements (read by id, vread) as named prepared statements; off for poolers that cannot keep them. */
+  dbPreparedStatements: boolean;
   /** Largest request body accepted, in bytes. */
   maxBodyBytes: number;
   /** Number of HTTP worker processes (Node cluster); 1 runs everything in one process. */
@@ -94,6 +96,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     requireDatabaseUrl: env.REQUIRE_DATABASE_URL === 'true',
     dataDir: path.resolve(env.DATA_DIR || './data'),
     dbPoolSize: intFromEnv(env, 'DB_POOL_SIZE', 10),
+    dbPreparedStatements: env.DB_PREPARED_STATEMENTS !== 'false',
     maxBodyBytes: parseByteSize(env.MAX_BODY_SIZE || '16mb'),
     workers: Math.max(1, intFromEnv(env, 'WORKERS', 1)),
     defaultPageSize: intFromEnv(env, 'DEFAULT_PAGE_SIZE', 20),

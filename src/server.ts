@@ -18,6 +18,7 @@ import type { Services } from './services';
 import type { KeyStore } from './keys/keystore';
 import { Database } from './store/database';
 import { Repository } from './store/repository';
+import { usePreparedStatements } from './store/sql';
 import { baseValidator } from './validation/base-validator';
 
 /** Until the terminology module is installed, no code can be decided. */
@@ -86,6 +87,7 @@ export async function startServer(config: Config, options: { explicitBaseUrl?: b
   if (!config.databaseUrl) {
     throw new Error('startServer needs config.databaseUrl (main.ts starts the embedded database)');
   }
+  usePreparedStatements(config.dbPreparedStatements);
   const db = new Database(config.databaseUrl, config.dbPoolSize);
   // The port must be bound before the services exist (port 0 decides the base URL), but
   // modules install asynchronously: requests that arrive meanwhile (a cluster worker gets

@@ -229,7 +229,7 @@ export class ProvenanceWriter {
     // together with the Provenances in the transaction's last flush (fewer round trips per write).
     const select = () =>
       tx.send<{ chain: number; seq: number; head_hash: string | null }>(
-        sql`SELECT chain, seq, head_hash FROM provenance_chain WHERE chain = ANY(${chains}::int[]) ORDER BY chain FOR UPDATE`
+        sql`SELECT chain, seq, head_hash FROM provenance_chain WHERE chain = ANY(${chains}::int[]) ORDER BY chain FOR UPDATE`.prepared('chain_heads')
       );
     let rows = (await select()).rows;
     if (rows.length < chains.length) {

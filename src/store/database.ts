@@ -21,8 +21,7 @@ export class Database {
   }
 
   async query<R extends pg.QueryResultRow = pg.QueryResultRow>(q: Sql): Promise<pg.QueryResult<R>> {
-    const { text, values } = q.toQuery();
-    return this.pool.query<R>(text, values);
+    return this.pool.query<R>(q.toQuery());
   }
 
   /**
@@ -68,8 +67,7 @@ export async function runQuery<R extends pg.QueryResultRow = pg.QueryResultRow>(
   client: Queryable,
   q: Sql
 ): Promise<pg.QueryResult<R>> {
-  const { text, values } = q.toQuery();
-  return client.query<R>(text, values);
+  return client.query<R>(q.toQuery());
 }
 
 /**

@@ -155,7 +155,7 @@ export class Repository {
     const result = await this.query<DbRow & { visible: boolean }>(
       ctx,
       sql`SELECT ${COLUMNS}, ${this.visibility(ctx, resourceType)} AS visible
-          FROM resource r WHERE rid = ${ridOf(resourceType, id)}${lock}`
+          FROM resource r WHERE rid = ${ridOf(resourceType, id)}${lock}`.prepared('current_row')
     );
     const row = result.rows[0];
     return row ? { ...toStoredVersion(row), visible: row.visible } : undefined;
@@ -183,7 +183,7 @@ export class Repository {
       sql`SELECT rid, resource_type, id, version_id, last_updated, method, content, compartments, custodian
           FROM resource_history r
           WHERE rid = ${ridOf(resourceType, id)} AND version_id = ${Number(versionId)}
-            AND ${this.visibility(ctx, resourceType)}`
+            AND ${this.visibility(ctx, resourceType)}`.prepared('vread')
     );
     const row = result.rows[0];
     if (!row) {

@@ -8,6 +8,7 @@
  * anything else becomes a bound parameter. Identifiers that are not constants of the code
  * go through sql.ident, which quotes them.
  */
+import { createHash } from 'node:crypto';
 import pg from 'pg';
 
 /** pg's own conversion of parameter values (arrays, JSON, dates), so literals carry exactly what parameters would. */
@@ -16,14 +17,27 @@ const prepareValue = (pg as unknown as { utils: { prepareValue(value: unknown): 
 export class Sql {
   constructor(
     readonly strings: readonly string[],
-    readonly params: readonly unknown[]
+    readonly params: readonly unknown[],
+    /** Set by prepared(): the statement is parsed and planned once per connection. */
+    readonly label?: string
   ) {}
 
-  /** Renders to pg's { text, values } with $1..$n placeholders. */
-  toQuery(): { text: string; values: unknown[] } {
+  /**
+   * The same statement, run as a named prepared statement: PostgreSQL parses and plans it once
+   * per connection instead of on every call, which for a primary-key read is as much work as
+   * the read itself. Only for the hot statements whose text comes in a few shapes (the values
+   * stay parameters); a search, whose best plan depends on its values, is planned every time.
+   */
+  prepared(label: string): Sql {
+    return new Sql(this.strings, this.params, label);
+  }
+
+  /** Renders to pg's { text, values } with $1..$n placeholders, and the prepared statement's name if any. */
+  toQuery(): { text: string; values: unknown[]; name?: string } {
     const values: unknown[] = [];
     const text = this.render(values);
-    return { text, values };
+    const name = this.label === undefined ? undefined : statementName(this.label, text);
+    return name === undefined ? { text, values } : { text, values, name };
   }
 
   /**
@@ -82,6 +96,32 @@ export class Sql {
     }
     return text;
   }
+}
+
+/**
+ * Names of prepared statements by text. A name stands for one text on every connection (pg
+ * refuses a name reused for another text), so it carries a hash of the text. Bounded: past
+ * MAX_PREPARED shapes (an access filter built in unforeseen ways), statements run unnamed
+ * rather than fill every connection's cache.
+ */
+const preparedNames = new Map<string, string>();
+const MAX_PREPARED = 256;
+let preparing = true;
+
+/** DB_PREPARED_STATEMENTS=false turns prepared statements off (poolers that cannot keep them). */
+export function usePreparedStatements(enabled: boolean): void {
+  preparing = enabled;
+}
+
+function statementName(label: string, text: string): string | undefined {
+  if (!preparing) return undefined;
+  let name = preparedNames.get(text);
+  if (name === undefined) {
+    if (preparedNames.size >= MAX_PREPARED) return undefined;
+    name = `${label}_${createHash('sha1').update(text).digest('base64url').slice(0, 16)}`;
+    preparedNames.set(text, name);
+  }
+  return name;
 }
 
 /** A value bound once however often the statement uses it (see sql.shared). */

@@ -116,7 +116,7 @@ export function readGeneration(db: Pick<Services['db'], 'query'>, scope?: object
 }
 
 async function queryGeneration(db: Pick<Services['db'], 'query'>): Promise<number> {
-  const result = await db.query<{ generation: number }>(sql`SELECT generation FROM terminology_generation`);
+  const result = await db.query<{ generation: number }>(sql`SELECT generation FROM terminology_generation`.prepared('generation'));
   return Number(result.rows[0]?.generation ?? 0);
 }
 

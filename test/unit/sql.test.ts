@@ -1,4 +1,4 @@
-import { sql } from '../../src/store/sql';
+import { sql, usePreparedStatements } from '../../src/store/sql';
 import { parseInstantRange } from '../../src/fhir/params';
 import { parsePrefer, responseMediaType } from '../../src/http/negotiation';
 
@@ -22,6 +22,31 @@ describe('sql builder', () => {
   test('a value that looks like SQL stays a value', () => {
     const q = sql`SELECT ${"'; DROP TABLE resource; --"}`.toQuery();
     expect(q.text).toBe('SELECT $1');
+  });
+
+  test('a prepared statement is named by its label and text, its values stay parameters', () => {
+    const read = (rid: string, filter = sql`TRUE`) => sql`SELECT content FROM resource WHERE rid = ${rid} AND ${filter}`.prepared('read');
+    const a = read('a').toQuery();
+    const b = read('b').toQuery();
+    expect(a.name).toMatch(/^read_[A-Za-z0-9_-]{16}$/);
+    // One name for one text, whatever the values; another text gets another name.
+    expect(b.name).toBe(a.name);
+    expect(b.values).toEqual(['b']);
+    const filtered = read('a', sql`compartments && ${['p1']}::text[]`).toQuery();
+    expect(filtered.name).not.toBe(a.name);
+    expect(filtered.values).toEqual(['a', ['p1']]);
+    // Unprepared statements stay unnamed.
+    expect(sql`SELECT 1`.toQuery().name).toBeUndefined();
+  });
+
+  test('DB_PREPARED_STATEMENTS=false runs every statement unnamed', () => {
+    usePreparedStatements(false);
+    try {
+      expect(sql`SELECT ${1}`.prepared('off').toQuery().name).toBeUndefined();
+    } finally {
+      usePreparedStatements(true);
+    }
+    expect(sql`SELECT ${1}`.prepared('off').toQuery().name).toMatch(/^off_/);
   });
 });
 
