@@ -328,21 +328,18 @@ async function rewriteReferences(
   index: number
 ): Promise<Resource> {
   const pending: { holder: Record<string, unknown>; reference: string }[] = [];
-  const walk = (value: unknown): void => {
-    if (Array.isArray(value)) {
-      value.forEach(walk);
-    } else if (value && typeof value === 'object') {
-      const obj = value as Record<string, unknown>;
-      if (typeof obj.reference === 'string') {
-        pending.push({ holder: obj, reference: obj.reference });
-      }
-      for (const [key, child] of Object.entries(obj)) {
-        if (key !== 'reference') walk(child);
-      }
-    }
+  // A copy (the entry as sent stays intact) made while finding the references: the resource
+  // is parsed JSON, so a plain recursive copy is exact, and several times faster than
+  // structuredClone, which showed in profiles of transaction Bundles.
+  const copyOf = (value: unknown): unknown => {
+    if (Array.isArray(value)) return value.map(copyOf);
+    if (value === null || typeof value !== 'object') return value;
+    const copy: Record<string, unknown> = {};
+    for (const [key, child] of Object.entries(value)) copy[key] = copyOf(child);
+    if (typeof copy.reference === 'string') pending.push({ holder: copy, reference: copy.reference });
+    return copy;
   };
-  const copy = structuredClone(resource);
-  walk(copy);
+  const copy = copyOf(resource) as Resource;
   for (const { holder, reference } of pending) {
     const mapped = ids.get(reference);
     if (mapped) {

@@ -47,13 +47,26 @@ export class Sql {
    * which PostgreSQL resolves from its context exactly as it resolves an untyped parameter
    * (pg sends every parameter untyped, as text).
    */
-  inline(): string | undefined {
+  inline(maxLength = Infinity): string | undefined {
+    // The values alone already too long: not worth rendering (a transaction Bundle's rows).
+    if (this.valueLength() > maxLength) return undefined;
     try {
       return this.renderLiterals();
     } catch (err) {
       if (err === NO_LITERAL) return undefined;
       throw err;
     }
+  }
+
+  /** A lower bound of the inlined text's length: the length of the string values. */
+  private valueLength(): number {
+    let length = 0;
+    for (const param of this.params) {
+      const value = param instanceof SharedValue ? param.value : param;
+      if (value instanceof Sql) length += value.valueLength();
+      else if (typeof value === 'string') length += value.length;
+    }
+    return length;
   }
 
   private renderLiterals(): string {

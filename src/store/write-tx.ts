@@ -40,7 +40,7 @@ const BEGIN = 'BEGIN ISOLATION LEVEL READ COMMITTED';
 const MAX_INLINE_LENGTH = 64 * 1024;
 
 function inlined(q: Sql): string | undefined {
-  const text = q.inline();
+  const text = q.inline(MAX_INLINE_LENGTH);
   return text !== undefined && text.length <= MAX_INLINE_LENGTH ? text : undefined;
 }
 

@@ -39,6 +39,13 @@ describe('sql builder', () => {
     expect(sql`SELECT 1`.toQuery().name).toBeUndefined();
   });
 
+  test('inline gives up on values longer than its limit without rendering them', () => {
+    const q = sql`INSERT INTO t SELECT * FROM jsonb_to_recordset(${sql.shared('x'.repeat(100))}::jsonb) WHERE ${sql`a = ${"it's"}`}`;
+    expect(q.inline(50)).toBeUndefined();
+    expect(q.inline(1000)).toBe(`INSERT INTO t SELECT * FROM jsonb_to_recordset(E'${'x'.repeat(100)}'::jsonb) WHERE a = E'it''s'`);
+    expect(q.inline()).toBe(q.inline(1000));
+  });
+
   test('DB_PREPARED_STATEMENTS=false runs every statement unnamed', () => {
     usePreparedStatements(false);
     try {
