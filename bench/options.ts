@@ -4,6 +4,7 @@
  * resources) and runs each workload longer.
  */
 import path from 'node:path';
+import { localPoolSize } from '../src/config';
 
 export interface BenchOptions {
   profile: 'quick' | 'full';
@@ -15,6 +16,8 @@ export interface BenchOptions {
   concurrency: number;
   /** Server processes (the server's WORKERS), also used by the baseline server. */
   workers: number;
+  /** Connections per process (the server's DB_POOL_SIZE), also used by the baseline server. */
+  poolSize: number;
   seed: number;
   /** PostgreSQL to use (a scratch database is created in it); unset: an embedded one in a temporary folder. */
   databaseUrl?: string;
@@ -40,6 +43,8 @@ export const USAGE = `npm run bench [-- options]
   --warmup=S             unmeasured seconds before each workload
   --concurrency=N        concurrent clients (default 10)
   --workers=N            server processes, WORKERS (default: the number of cores)
+  --pool-size=N          connections per process, DB_POOL_SIZE, for server and baseline alike
+                         (default: what the server uses on a local database, about 2 per core in all)
   --seed=N               data generator seed (default 1)
   --database-url=URL     use this PostgreSQL (a scratch database fhir_bench_* is created and dropped);
                          default: DATABASE_URL, else an embedded PostgreSQL in a temporary folder
@@ -57,7 +62,7 @@ export function parseOptions(argv: string[], cores: number, env: NodeJS.ProcessE
     if (!match) throw new Error(`Unknown argument "${arg}"\n\n${USAGE}`);
     flags.set(match[1], match[2] ?? 'true');
   }
-  const known = ['full', 'quick', 'scales', 'duration', 'warmup', 'concurrency', 'workers', 'seed', 'database-url', 'out', 'name', 'skip-secure', 'keep', 'server-node-args', 'help'];
+  const known = ['full', 'quick', 'scales', 'duration', 'warmup', 'concurrency', 'workers', 'pool-size', 'seed', 'database-url', 'out', 'name', 'skip-secure', 'keep', 'server-node-args', 'help'];
   for (const flag of flags.keys()) {
     if (!known.includes(flag)) throw new Error(`Unknown option --${flag}\n\n${USAGE}`);
   }
@@ -69,6 +74,7 @@ export function parseOptions(argv: string[], cores: number, env: NodeJS.ProcessE
     return value;
   };
   const full = flags.has('full');
+  const workers = int('workers', cores);
   let scales: [number, number] = full ? [1_000, 10_000] : [100, 400];
   if (flags.has('scales')) {
     const parts = (flags.get('scales') as string).split(',').map(Number);
@@ -83,7 +89,8 @@ export function parseOptions(argv: string[], cores: number, env: NodeJS.ProcessE
     durationSeconds: int('duration', full ? 20 : 4),
     warmupSeconds: int('warmup', full ? 3 : 1, 0),
     concurrency: int('concurrency', 10),
-    workers: int('workers', cores),
+    workers,
+    poolSize: int('pool-size', localPoolSize(workers, cores)),
     seed: int('seed', 1, 0),
     databaseUrl: flags.get('database-url') ?? (env.DATABASE_URL || undefined),
     outDir: path.resolve(flags.get('out') ?? path.join(__dirname, '..', '..', 'bench', 'results')),

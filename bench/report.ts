@@ -121,7 +121,7 @@ export function renderMarkdown(report: BenchReport, chartFile?: string): string 
   out.push('');
   out.push(
     `Run ${report.startedAt.slice(0, 16).replace('T', ' ')} UTC, profile **${options.profile}** (${fmt(minutes, 1)} min): ` +
-      `${options.concurrency} concurrent clients, ${options.workers} server processes (WORKERS), ${options.durationSeconds} s measured per workload after ${options.warmupSeconds} s warm-up, seed ${options.seed}.`
+      `${options.concurrency} concurrent clients, ${options.workers} server processes (WORKERS) with ${options.poolSize ?? 10} connections each (DB_POOL_SIZE, the baseline alike), ${options.durationSeconds} s measured per workload after ${options.warmupSeconds} s warm-up, seed ${options.seed}.`
   );
   out.push(
     `Machine: ${machine.cores} cores (${machine.cpu}), ${machine.memoryGiB} GiB, Node ${machine.node}, PostgreSQL ${machine.postgres} (${machine.database.replace(/ in \/.*$/, '')}, ${machine.postgresSettings ?? 'default settings'}). ` +

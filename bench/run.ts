@@ -49,7 +49,7 @@ async function startFhirServer(ctx: Context, config: SecurityConfig): Promise<Se
   const server = await startProcess(
     `fhir (${config})`,
     path.join(ROOT, 'dist', 'main.js'),
-    { ...SECURITY_ENV[config], DATABASE_URL: ctx.db.url, WORKERS: String(ctx.options.workers), LOG_LEVEL: 'error', BASE_URL: `http://127.0.0.1:${port}/fhir` },
+    { ...SECURITY_ENV[config], DATABASE_URL: ctx.db.url, WORKERS: String(ctx.options.workers), DB_POOL_SIZE: String(ctx.options.poolSize), LOG_LEVEL: 'error', BASE_URL: `http://127.0.0.1:${port}/fhir` },
     port,
     '/fhir/metadata',
     ctx.options.serverNodeArgs
@@ -218,7 +218,7 @@ async function main(): Promise<void> {
   setLogLevel('warn');
   const started = new Date();
   const [s1, s2] = options.scales;
-  log(`profile ${options.profile}: scales ${s1} and ${s2} patients, ${options.durationSeconds} s per workload, ${options.concurrency} clients, ${options.workers} workers`);
+  log(`profile ${options.profile}: scales ${s1} and ${s2} patients, ${options.durationSeconds} s per workload, ${options.concurrency} clients, ${options.workers} workers, ${options.poolSize} connections each`);
 
   const report: BenchReport = {
     startedAt: started.toISOString(),
@@ -251,7 +251,7 @@ async function main(): Promise<void> {
   const baseline = await startProcess(
     'baseline',
     path.join(__dirname, 'baseline', 'server.js'),
-    { DATABASE_URL: db.url, WORKERS: String(options.workers), DB_POOL_SIZE: '10' },
+    { DATABASE_URL: db.url, WORKERS: String(options.workers), DB_POOL_SIZE: String(options.poolSize) },
     basePort,
     '/raw/resource/00000000-0000-0000-0000-000000000000'
   );

@@ -80,14 +80,14 @@ async function runPrimary(): Promise<void> {
   } else {
     cluster.setupPrimary({ execArgv: workerExecArgv(process.execArgv) });
     const listening = Array.from({ length: config.workers }, () => {
-      const worker = cluster.fork({ DATABASE_URL: database!.url });
+      const worker = cluster.fork({ DATABASE_URL: database!.url, DB_POOL_SIZE: String(config.dbPoolSize) });
       return new Promise<void>((resolve) => worker.once('listening', () => resolve()));
     });
     await Promise.all(listening);
     cluster.on('exit', (worker, code) => {
       if (!stopping) {
         logger.error('worker exited; starting a new one', { pid: worker.process.pid, code });
-        cluster.fork({ DATABASE_URL: database!.url });
+        cluster.fork({ DATABASE_URL: database!.url, DB_POOL_SIZE: String(config.dbPoolSize) });
       }
     });
   }
