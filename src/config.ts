@@ -20,7 +20,7 @@ export interface Config {
   dataDir: string;
   /** Maximum connections in the pg pool of each worker. */
   dbPoolSize: number;
-  /** Run the hot statements (read by id, vread) as named prepared statements; off for poolers that cannot keep them. */
+  /** Run the hot fixed-shape statements (read by id, vread, ...) as named prepared statements; off for poolers that cannot keep them. */
   dbPreparedStatements: boolean;
   /** Largest request body accepted, in bytes. */
   maxBodyBytes: number;
