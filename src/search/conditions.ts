@@ -1,7 +1,8 @@
 /**
- * Turns parsed filters into SQL conditions over the resource alias `r`. Each condition is
- * an uncorrelated semi-join (`r.rid IN (SELECT rid FROM sp_x WHERE ...)`), so the planner
- * can start from the most selective index. Chains and _has select their resources through
+ * Turns parsed filters into SQL conditions over the resource alias `r`. Most filters are a
+ * set of rids from one search index table (`SELECT rid FROM sp_x WHERE ...`), uncorrelated,
+ * so the planner can start from the most selective index; the sets of a search are
+ * intersected before any resource row is read (filtersConditions). Chains and _has select their resources through
  * the caller's access filter too: a resource the caller may not see never makes another one
  * match.
  */
@@ -34,6 +35,9 @@ export const TABLE: Record<Exclude<ParamKind, 'special'>, string> = {
   reference: 'sp_reference',
   composite: 'sp_composite',
 };
+
+/** A filter as a set of matching rids (`SELECT rid ...`), or as a condition on the resource row `r`. */
+type Matches = { rids: Sql } | { condition: Sql };
 
 const keysOf = (params: ParamInfo[]) => params.map((p) => p.key);
 const name = (filter: Filter) => `${filter.params[0].code}${filter.modifier ? ':' + filter.modifier : ''}`;
@@ -250,11 +254,11 @@ function rowParamCondition(filter: Filter): Sql {
   return sql.or(filter.values.map((v) => dateCondition(sql`r.last_updated`, sql`r.last_updated`, parseDateValue(v, '_lastUpdated'))));
 }
 
-function paramCondition(ctx: RequestContext, filter: Filter): Sql {
+function paramCondition(ctx: RequestContext, filter: Filter): Matches {
   const { params } = filter;
   const kind = params[0].kind as Exclude<ParamKind, 'special'>;
   if (params[0].code === '_id' || params[0].code === '_lastUpdated') {
-    return rowParamCondition(filter);
+    return { condition: rowParamCondition(filter) };
   }
   if (filter.chain) {
     // One semi-join over the matching targets of every type, so the reference index is probed once.
@@ -262,13 +266,13 @@ function paramCondition(ctx: RequestContext, filter: Filter): Sql {
       filter.chain.map(({ targetType, filter: inner }) => visibleOfType(ctx, targetType, filterCondition(ctx, inner))),
       ' UNION ALL '
     );
-    return sql`r.rid IN (SELECT rid FROM sp_reference WHERE p = ANY(${keysOf(params)}::int4[]) AND target_rid IN (${targets}))`;
+    return { rids: sql`SELECT rid FROM sp_reference WHERE p = ANY(${keysOf(params)}::int4[]) AND target_rid IN (${targets})` };
   }
   let table = TABLE[kind];
   let keys = keysOf(params);
   if (filter.modifier === 'missing') {
-    const present = sql`r.rid IN (SELECT rid FROM ${sql.raw(table)} WHERE p = ANY(${keys}::int4[]))`;
-    return filter.values[0] === 'true' ? sql`NOT ${present}` : present;
+    const present = sql`SELECT rid FROM ${sql.raw(table)} WHERE p = ANY(${keys}::int4[])`;
+    return filter.values[0] === 'true' ? { condition: sql`NOT r.rid IN (${present})` } : { rids: present };
   }
   let conditions: Sql[];
   if (filter.modifier === 'in' || filter.modifier === 'not-in') {
@@ -286,16 +290,47 @@ function paramCondition(ctx: RequestContext, filter: Filter): Sql {
   } else {
     conditions = filter.values.map((v) => valueCondition(ctx, filter, v));
   }
-  const matching = sql`r.rid IN (SELECT rid FROM ${sql.raw(table)} WHERE p = ANY(${keys}::int4[]) AND ${sql.or(conditions)})`;
-  return filter.modifier === 'not' || filter.modifier === 'not-in' ? sql`NOT ${matching}` : matching;
+  const matching = sql`SELECT rid FROM ${sql.raw(table)} WHERE p = ANY(${keys}::int4[]) AND ${sql.or(conditions)}`;
+  return filter.modifier === 'not' || filter.modifier === 'not-in' ? { condition: sql`NOT r.rid IN (${matching})` } : { rids: matching };
 }
 
-function hasCondition(ctx: RequestContext, filter: HasFilter): Sql {
+function hasCondition(ctx: RequestContext, filter: HasFilter): Matches {
   const { sourceType, reference, filter: inner } = filter.has;
   const sources = visibleOfType(ctx, sourceType, filterCondition(ctx, inner));
-  return sql`r.rid IN (SELECT target_rid FROM sp_reference WHERE p = ${reference.key} AND rid IN (${sources}))`;
+  return { rids: sql`SELECT target_rid AS rid FROM sp_reference WHERE p = ${reference.key} AND rid IN (${sources})` };
 }
 
-export function filterCondition(ctx: RequestContext, filter: AnyFilter): Sql {
+function filterMatches(ctx: RequestContext, filter: AnyFilter): Matches {
   return 'has' in filter ? hasCondition(ctx, filter) : paramCondition(ctx, filter);
+}
+
+function filterCondition(ctx: RequestContext, filter: AnyFilter): Sql {
+  const matches = filterMatches(ctx, filter);
+  return 'rids' in matches ? sql`r.rid IN (${matches.rids})` : matches.condition;
+}
+
+/**
+ * The conditions of all the filters of a search (ANDed). The rid sets of the filters are
+ * intersected among themselves before the resource rows are joined: written as one
+ * `r.rid IN (...)` each, every semi-join's left side is the resource row, so PostgreSQL must
+ * fetch each candidate resource (a heap page apiece) before it can test the other filters.
+ * Nested on the first set's rid instead, the other sets are probed in the index-only rid
+ * indexes, and only the resources that match them all are fetched: for
+ * Observation?patient&code&date, 5 rows instead of the patient's 130 observations.
+ */
+export function filtersConditions(ctx: RequestContext, filters: AnyFilter[]): Sql[] {
+  const sets: Sql[] = [];
+  const conditions: Sql[] = [];
+  for (const filter of filters) {
+    const matches = filterMatches(ctx, filter);
+    if ('rids' in matches) sets.push(matches.rids);
+    else conditions.push(matches.condition);
+  }
+  if (sets.length === 1) {
+    conditions.unshift(sql`r.rid IN (${sets[0]})`);
+  } else if (sets.length > 1) {
+    const [first, ...rest] = sets;
+    conditions.unshift(sql`r.rid IN (SELECT m.rid FROM (${first}) m WHERE ${sql.and(rest.map((rids) => sql`m.rid IN (${rids})`))})`);
+  }
+  return conditions;
 }

@@ -10,7 +10,7 @@ import { errors, outcome } from '../fhir/outcome';
 import { subsetResource } from '../fhir/summary';
 import type { SearchCapability, SearchEngine, SearchRequest } from '../services';
 import { sql, type Sql } from '../store/sql';
-import { filterCondition } from './conditions';
+import { filtersConditions } from './conditions';
 import { loadIncludes } from './includes';
 import { parseSearch, type SearchQuery } from './parse';
 import { countMatches, pageTokens, runPage, whereClause } from './query';
@@ -146,7 +146,7 @@ export class SqlSearchEngine implements SearchEngine {
 
   criteriaFilter(resourceType: string, params: [string, string][]): Sql {
     const query = parseSearch([resourceType], params, { strict: true, defaultCount: 1, maxCount: 1 });
-    return sql.and(query.filters.map((f) => filterCondition(this.criteriaContext, f)));
+    return sql.and(filtersConditions(this.criteriaContext, query.filters));
   }
 
   capability(resourceType: string | undefined): SearchCapability {

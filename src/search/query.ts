@@ -11,7 +11,7 @@ import type { RequestContext } from '../fhir/context';
 import { errors } from '../fhir/outcome';
 import { orderResourceKeys } from '../store/repository';
 import { sql, type Sql } from '../store/sql';
-import { filterCondition, TABLE } from './conditions';
+import { filtersConditions, TABLE } from './conditions';
 import type { SearchQuery, SortRule } from './parse';
 import type { ParamKind } from './registry';
 
@@ -70,9 +70,7 @@ export function whereClause(ctx: RequestContext, query: SearchQuery, extra: Sql[
     conditions.push(sql`r.resource_type = ANY(${query.resourceTypes}::text[])`);
   }
   conditions.push(...extra);
-  for (const filter of query.filters) {
-    conditions.push(filterCondition(ctx, filter));
-  }
+  conditions.push(...filtersConditions(ctx, query.filters));
   const access = ctx.access.readFilter(query.resourceTypes.length === 1 ? query.resourceTypes[0] : undefined);
   if (access) conditions.push(sql`(${access})`);
   return sql.and(conditions);
