@@ -59,7 +59,11 @@ export class SearchIndexer implements ResourceIndexer {
     }
     const statements: Sql[] = [];
     for (const { table, name, columns: cols, types } of TABLES) {
-      if (stale.length) {
+      if (stale.length === 1) {
+        // A single rid as such, not as an array of unknown length: the plan of a prepared
+        // write statement then costs the same with or without the value (see WriteTx.commit).
+        statements.push(sql`DELETE FROM ${sql.raw(name)} WHERE rid = ${stale[0]}::uuid`);
+      } else if (stale.length) {
         statements.push(sql`DELETE FROM ${sql.raw(name)} WHERE rid = ANY(${stale}::uuid[])`);
       }
       const data = rows[table] as unknown[][];

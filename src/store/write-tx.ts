@@ -10,7 +10,7 @@
 import type { Resource } from '@medplum/fhirtypes';
 import type { PoolClient, QueryResult, QueryResultRow } from 'pg';
 import type { IndexItem, ResourceIndexer } from '../services';
-import { combineStatements, isRetryable, runQuery, runStatements, type Database, type Queryable } from './database';
+import { combineStatements, isRetryable, runQuery, type Database } from './database';
 import { sql, type Sql } from './sql';
 
 export interface ResourceRow {
@@ -116,13 +116,14 @@ export class WriteTx {
   /**
    * Writes what is queued and commits. Without BEGIN sent, what is queued goes as one
    * statement in autocommit mode, which PostgreSQL applies entirely or not at all; with it,
-   * the last statement and COMMIT go in one message (a failing statement skips the COMMIT and
-   * leaves the transaction to be rolled back).
+   * the last statement (prepared, or else inlined in one message with COMMIT) and COMMIT (a
+   * failing statement skips the COMMIT and leaves the transaction to be rolled back).
    */
   async commit(): Promise<void> {
     await this.runCommitHooks();
     if (!this.begun && !this.needsSeveralStatements()) {
-      await runStatements(this.connection, this.takeStatements().statements);
+      const statement = combineStatements(this.takeStatements().statements);
+      if (statement) await runQuery(this.connection, statement.prepared('write'));
       return;
     }
     if (this.needsSeveralStatements()) {
@@ -133,6 +134,17 @@ export class WriteTx {
     }
     if (this.beginFailure) throw this.beginFailure;
     const last = combineStatements(this.takeStatements().statements);
+    // A write's statement comes in few shapes (the tables it touches; rows are arrays), so as
+    // a prepared statement PostgreSQL parses and plans it once per connection: that saves more
+    // than the round trip COMMIT then needs of its own, and the locks taken before (the
+    // Provenance chain heads) are held for less time. Inlined with COMMIT when it cannot be
+    // prepared (DB_PREPARED_STATEMENTS=false, or too many shapes already).
+    const prepared = last?.prepared('write').toQuery();
+    if (prepared?.name) {
+      await this.connection.query(prepared);
+      await this.connection.query('COMMIT');
+      return;
+    }
     const text = last && inlined(last);
     if (last && text === undefined) {
       await runQuery(this.connection, last);

@@ -6,7 +6,7 @@
 import type { Resource } from '@medplum/fhirtypes';
 import { Database } from '../../src/store/database';
 import { ridOf } from '../../src/store/rid';
-import { sql } from '../../src/store/sql';
+import { sql, usePreparedStatements } from '../../src/store/sql';
 import { runWriteTransaction, type ResourceRow } from '../../src/store/write-tx';
 import type { ResourceIndexer } from '../../src/services';
 import { createTestDatabase, dropTestDatabase } from '../helpers/server';
@@ -16,6 +16,8 @@ let db: Database;
 const statements: string[] = [];
 /** The same messages, whole (whitespace collapsed). */
 const messages: string[] = [];
+/** The prepared statement name of each message, if it had one. */
+const names: (string | undefined)[] = [];
 const noIndex: ResourceIndexer = { index: async () => undefined, statements: () => [] };
 
 beforeAll(async () => {
@@ -28,6 +30,7 @@ beforeAll(async () => {
       const text = typeof args[0] === 'string' ? args[0] : (args[0] as { text: string }).text;
       statements.push(text.trim().split(/\s+/).slice(0, 3).join(' '));
       messages.push(text.trim().replace(/\s+/g, ' '));
+      names.push(typeof args[0] === 'string' ? undefined : (args[0] as { name?: string }).name);
       return query(...args);
     };
   });
@@ -82,15 +85,34 @@ test('the single statement is all or nothing', async () => {
 
 test('a transaction that reads first begins, commits, and rolls back on a throw', async () => {
   messages.length = 0;
+  names.length = 0;
   await runWriteTransaction(db, noIndex, async (tx) => {
     await tx.query(sql`SELECT 1`);
     tx.queueNewResource(row('q3'));
   });
-  // Two round trips: BEGIN travels with the first statement, COMMIT with the last.
-  expect(messages).toHaveLength(2);
+  // BEGIN travels with the first statement; the last is a prepared statement, then COMMIT.
+  expect(messages).toHaveLength(3);
   expect(messages[0]).toBe('BEGIN ISOLATION LEVEL READ COMMITTED; SELECT 1');
-  expect(messages[1]).toMatch(/^INSERT INTO resource .*; COMMIT$/);
+  expect(messages[1]).toMatch(/^INSERT INTO resource .*\$1::jsonb/);
+  expect(names[1]).toMatch(/^write_/);
+  expect(messages[2]).toBe('COMMIT');
   expect(await stored('q3')).toBe(true);
+
+  // Without prepared statements (a pooler in transaction mode), the last statement is inlined
+  // and carries COMMIT: two round trips.
+  usePreparedStatements(false);
+  try {
+    messages.length = 0;
+    await runWriteTransaction(db, noIndex, async (tx) => {
+      await tx.query(sql`SELECT 1`);
+      tx.queueNewResource(row('q3b'));
+    });
+  } finally {
+    usePreparedStatements(true);
+  }
+  expect(messages).toHaveLength(2);
+  expect(messages[1]).toMatch(/^INSERT INTO resource .*; COMMIT$/);
+  expect(await stored('q3b')).toBe(true);
 
   await expect(
     runWriteTransaction(db, noIndex, async (tx) => {
@@ -116,7 +138,7 @@ test('using the connection directly begins the transaction first', async () => {
   expect(await stored('q5')).toBe(false);
 });
 
-test('a failing last statement skips the COMMIT sent with it, and nothing stays', async () => {
+test('a failing last statement is not committed, and nothing stays', async () => {
   await expect(
     runWriteTransaction(db, noIndex, async (tx) => {
       await tx.query(sql`SELECT 1`);
