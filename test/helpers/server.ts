@@ -72,6 +72,25 @@ export async function dropTestDatabase(databaseUrl: string): Promise<void> {
   }
 }
 
+/**
+ * For the tests of one file: a fresh migrated database and a connected client on it, both
+ * gone after the file's tests. Returns the client's getter (the client exists from beforeAll).
+ */
+export function useTestDatabaseClient(): () => pg.Client {
+  let databaseUrl: string;
+  let client: pg.Client;
+  beforeAll(async () => {
+    databaseUrl = await createTestDatabase();
+    client = new pg.Client({ connectionString: databaseUrl });
+    await client.connect();
+  });
+  afterAll(async () => {
+    await client.end();
+    await dropTestDatabase(databaseUrl);
+  });
+  return () => client;
+}
+
 export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
   setLogLevel('error');
   const databaseUrl = await createTestDatabase();

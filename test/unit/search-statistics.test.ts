@@ -5,24 +5,12 @@
  * category (thousands of rows) at about one row and starts searches from it.
  */
 import { randomUUID } from 'node:crypto';
-import pg from 'pg';
-import { createTestDatabase, dropTestDatabase } from '../helpers/server';
+import { useTestDatabaseClient } from '../helpers/server';
 
-let databaseUrl: string;
-let client: pg.Client;
-
-beforeAll(async () => {
-  databaseUrl = await createTestDatabase();
-  client = new pg.Client({ connectionString: databaseUrl });
-  await client.connect();
-});
-afterAll(async () => {
-  await client.end();
-  await dropTestDatabase(databaseUrl);
-});
+const database = useTestDatabaseClient();
 
 async function estimatedRows(text: string, values: unknown[]): Promise<number> {
-  const result = await client.query(`EXPLAIN (FORMAT JSON) ${text}`, values);
+  const result = await database().query(`EXPLAIN (FORMAT JSON) ${text}`, values);
   return result.rows[0]['QUERY PLAN'][0].Plan['Plan Rows'];
 }
 
@@ -32,13 +20,13 @@ test('a frequent (parameter, system, code) combination is estimated near its rea
   const common = Array.from({ length: 2000 }, () => [randomUUID(), 1, 'http://terminology.hl7.org/CodeSystem/v2-0074', 'LAB']);
   const others = Array.from({ length: 8000 }, (_, i) => [randomUUID(), 2 + (i % 4), `http://example.org/system-${i % 4}`, `code-${i % 400}`]);
   const rows = [...common, ...others];
-  await client.query(
+  await database().query(
     `INSERT INTO sp_token (rid, p, system, code) SELECT * FROM unnest($1::uuid[], $2::int4[], $3::text[], $4::text[])`,
     [rows.map((r) => r[0]), rows.map((r) => r[1]), rows.map((r) => r[2]), rows.map((r) => r[3])]
   );
-  await client.query('ANALYZE sp_token');
+  await database().query('ANALYZE sp_token');
 
-  const statistics = await client.query(`SELECT stxname FROM pg_statistic_ext WHERE stxrelid = 'sp_token'::regclass`);
+  const statistics = await database().query(`SELECT stxname FROM pg_statistic_ext WHERE stxrelid = 'sp_token'::regclass`);
   expect(statistics.rows.map((r) => r.stxname)).toContain('sp_token_value_stats');
 
   // The search engine's form of a token condition: p = ANY(keys) AND system = $ AND code = $.
