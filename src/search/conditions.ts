@@ -2,9 +2,9 @@
  * Turns parsed filters into SQL conditions over the resource alias `r`. Most filters are a
  * set of rids from one search index table (`SELECT rid FROM sp_x WHERE ...`), uncorrelated,
  * so the planner can start from the most selective index; the sets of a search are
- * intersected before any resource row is read (filtersConditions). Chains and _has select their resources through
- * the caller's access filter too: a resource the caller may not see never makes another one
- * match.
+ * intersected before any resource row is read (filtersConditions). Chains and _has select
+ * their resources through the caller's access filter too: a resource the caller may not see
+ * never makes another one match.
  */
 import type { RequestContext } from '../fhir/context';
 import { errors } from '../fhir/outcome';

@@ -116,8 +116,9 @@ export class WriteTx {
   /**
    * Writes what is queued and commits. Without BEGIN sent, what is queued goes as one
    * statement in autocommit mode, which PostgreSQL applies entirely or not at all; with it,
-   * the last statement (prepared, or else inlined in one message with COMMIT) and COMMIT (a
-   * failing statement skips the COMMIT and leaves the transaction to be rolled back).
+   * the last statement runs prepared and COMMIT follows (when it cannot be prepared, the two
+   * go in one message). A failing statement skips the COMMIT and leaves the transaction to be
+   * rolled back.
    */
   async commit(): Promise<void> {
     await this.runCommitHooks();
