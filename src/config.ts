@@ -20,6 +20,8 @@ export interface Config {
   dataDir: string;
   /** Maximum connections in the pg pool of each worker. */
   dbPoolSize: number;
+  /** Seconds an idle pooled connection stays open; 0 keeps it until the server stops. */
+  dbPoolIdleTimeout: number;
   /** Run the hot fixed-shape statements (read by id, vread, ...) as named prepared statements; off for poolers that cannot keep them. */
   dbPreparedStatements: boolean;
   /** Largest request body accepted, in bytes. */
@@ -109,6 +111,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dataDir: path.resolve(env.DATA_DIR || './data'),
     // A server of its own (DATABASE_URL) may have more cores than this machine, and the network between.
     dbPoolSize: intFromEnv(env, 'DB_POOL_SIZE', env.DATABASE_URL ? 10 : localPoolSize(workers)),
+    dbPoolIdleTimeout: intFromEnv(env, 'DB_POOL_IDLE_TIMEOUT', 0),
     dbPreparedStatements: env.DB_PREPARED_STATEMENTS !== 'false',
     maxBodyBytes: parseByteSize(env.MAX_BODY_SIZE || '16mb'),
     workers,

@@ -34,7 +34,7 @@ const LOOKUP_POOL_SIZE = 2;
 
 export function createServices(config: Config, db: Database): Services {
   loadDefinitions();
-  const lookupDb = new Database(config.databaseUrl ?? '', LOOKUP_POOL_SIZE);
+  const lookupDb = new Database(config.databaseUrl ?? '', LOOKUP_POOL_SIZE, config.dbPoolIdleTimeout * 1000);
   const services: Services = {
     config,
     db,
@@ -88,7 +88,7 @@ export async function startServer(config: Config, options: { explicitBaseUrl?: b
     throw new Error('startServer needs config.databaseUrl (main.ts starts the embedded database)');
   }
   usePreparedStatements(config.dbPreparedStatements);
-  const db = new Database(config.databaseUrl, config.dbPoolSize);
+  const db = new Database(config.databaseUrl, config.dbPoolSize, config.dbPoolIdleTimeout * 1000);
   // The port must be bound before the services exist (port 0 decides the base URL), but
   // modules install asynchronously: requests that arrive meanwhile (a cluster worker gets
   // connections as soon as it listens) wait for the app instead of hanging unanswered.

@@ -188,7 +188,12 @@ async function handle(pool: pg.Pool, req: http.IncomingMessage, res: http.Server
 }
 
 function serve(): void {
-  const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: Number(process.env.DB_POOL_SIZE || 10) });
+  // Idle connections are kept as the FHIR server keeps them (DB_POOL_IDLE_TIMEOUT, default 0).
+  const pool = new pg.Pool({
+    connectionString: process.env.DATABASE_URL,
+    max: Number(process.env.DB_POOL_SIZE || 10),
+    idleTimeoutMillis: Number(process.env.DB_POOL_IDLE_TIMEOUT || 0) * 1000,
+  });
   pool.on('error', () => undefined);
   const server = http.createServer((req, res) => {
     handle(pool, req, res).catch((err) => send(res, 500, { error: (err as Error).message }));

@@ -14,8 +14,13 @@ export type Queryable = Pick<pg.PoolClient, 'query'>;
 export class Database {
   readonly pool: pg.Pool;
 
-  constructor(connectionString: string, max: number) {
-    this.pool = new pg.Pool({ connectionString, max, application_name: 'fhir-server' });
+  /**
+   * idleTimeoutMs 0 keeps idle connections open. A new backend pays for its fork, for filling
+   * its catalog caches, and for a page fault on each shared buffer it touches for the first
+   * time; pg's default (closing after 10 s idle) made every burst after a pause pay it again.
+   */
+  constructor(connectionString: string, max: number, idleTimeoutMs = 0) {
+    this.pool = new pg.Pool({ connectionString, max, idleTimeoutMillis: idleTimeoutMs, application_name: 'fhir-server' });
     // An idle client losing its connection (database restart) must not crash the process.
     this.pool.on('error', () => undefined);
   }

@@ -21,3 +21,9 @@ test('prepared statements are on unless DB_PREPARED_STATEMENTS=false', () => {
   expect(loadConfig({}).dbPreparedStatements).toBe(true);
   expect(loadConfig({ DB_PREPARED_STATEMENTS: 'false' }).dbPreparedStatements).toBe(false);
 });
+
+test('pooled connections stay open while idle unless DB_POOL_IDLE_TIMEOUT sets seconds', () => {
+  expect(loadConfig({}).dbPoolIdleTimeout).toBe(0);
+  expect(loadConfig({ DB_POOL_IDLE_TIMEOUT: '30' }).dbPoolIdleTimeout).toBe(30);
+  expect(() => loadConfig({ DB_POOL_IDLE_TIMEOUT: '-1' })).toThrow(/DB_POOL_IDLE_TIMEOUT/);
+});
