@@ -9,13 +9,13 @@
  *
  * A batch runs each entry on its own, each with its own outcome.
  */
-import { randomUUID } from 'node:crypto';
 import type { Bundle, BundleEntry, BundleEntryResponse, OperationOutcome, Resource } from '@medplum/fhirtypes';
 import type { AuditRecord, FhirRequest, FhirResponse, HttpMethod, RequestContext } from './context';
 import { errors, FhirError, informational, issue, outcome } from './outcome';
 import { executeRequest } from './router';
 import { systemContext } from './system-context';
 import { criteriaParams, lockCriteria } from './interactions/write';
+import { mintId } from '../store/rid';
 
 const ORDER: Record<string, number> = { DELETE: 0, POST: 1, PUT: 2, PATCH: 2, GET: 3, HEAD: 3 };
 const STATUS_TEXT: Record<number, string> = {
@@ -278,7 +278,7 @@ async function settleIdentities(ctx: RequestContext, planned: Planned[]): Promis
         }
         p.existing = matches[0];
       }
-      const id = p.existing?.id ?? randomUUID();
+      const id = p.existing?.id ?? mintId(type);
       // A fixed id, so the rewritten references and the created resource agree.
       request.body = { ...resource, id };
       request.path = type;
@@ -295,7 +295,7 @@ async function settleIdentities(ctx: RequestContext, planned: Planned[]): Promis
         if (matches.length > 1) {
           throw errors.multipleMatches(`Bundle.entry[${p.index}]: conditional update matches more than one ${type}`);
         }
-        const id = matches[0]?.id ?? resource.id ?? randomUUID();
+        const id = matches[0]?.id ?? resource.id ?? mintId(type);
         request.path = `${type}/${id}`;
         request.params = [];
         request.body = { ...resource, id };

@@ -10,7 +10,7 @@
  * moved. The head rows are thus held only for the transaction's last flush (one multi-row
  * insert per table, the write's rows and its Provenances together) and the COMMIT.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { Provenance, Resource } from '@medplum/fhirtypes';
 import { UserStore } from '../auth/users';
 import type { ClientProvenance, RequestContext } from '../fhir/context';
@@ -24,6 +24,7 @@ import { checkAuthorSignature, recordAuthorKey, signerOf } from './checks';
 import { signDetached, toSignatureData } from './jws';
 import { buildProvenance, clientSignatures, JOSE, serverDevice, VERIFICATION_SIGNATURE, versionReference } from './record';
 import { loadVersions, parseVersionReference, refKey } from './versions';
+import { mintId } from '../store/rid';
 
 /** Types that get no Provenance: the audit trail, and Provenances themselves. */
 export const UNPROVENANCED = new Set(['AuditEvent', 'Provenance']);
@@ -84,7 +85,7 @@ export class ProvenanceWriter {
     let state = this.states.get(tx);
     const supplied = event.request?.provenance;
     const client = supplied ? await this.acceptClientProvenance(ctx, tx, version, supplied) : undefined;
-    const id = supplied?.id ?? randomUUID();
+    const id = supplied?.id ?? mintId('Provenance');
     if (supplied?.id && state?.pending.some((p) => p.id === id)) {
       unprocessable(supplied.source, 'a Provenance entry is about one write, but its target wrote several versions');
     }

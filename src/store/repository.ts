@@ -6,7 +6,6 @@
  * The repository enforces what must hold for every write whatever its origin (validation,
  * access, versioning); interactions decide HTTP semantics around it.
  */
-import { randomUUID } from 'node:crypto';
 import { deepEquals } from '@medplum/core';
 import type { Meta, OperationOutcomeIssue, Resource } from '@medplum/fhirtypes';
 import { patientCompartments } from '../fhir/compartments';
@@ -14,7 +13,7 @@ import type { FhirRequest, Interaction, RequestContext, RowAccessInfo } from '..
 import { errors } from '../fhir/outcome';
 import type { Services, WriteEvent } from '../services';
 import { RetryableConflict } from './database';
-import { ridOf } from './rid';
+import { mintId, ridOf } from './rid';
 import { sql, type Sql } from './sql';
 import { runWriteTransaction, type WriteTx, type ResourceRow } from './write-tx';
 
@@ -198,14 +197,14 @@ export class Repository {
 
   /** create with a server-assigned id. */
   async create(ctx: RequestContext, input: Resource, options: WriteOptions = {}): Promise<WriteResult> {
-    const id = options.id ?? randomUUID();
+    const id = options.id ?? mintId(input.resourceType);
     const resource = this.prepare(input, id, '1', new Date().toISOString());
     const warnings = await this.check(ctx, 'create', resource, undefined, { validate: !options.internal, access: !options.internal });
     return this.inTransaction(ctx, async (txCtx, tx) => {
       const row = this.toRow(txCtx, resource, undefined, options.internal ? options.compartments : undefined);
       const event = this.event('create', 'POST', resource, undefined, options, row.compartments);
       await this.runHooks('beforeWrite', txCtx, tx, event);
-      // A fresh UUID cannot collide, so the insert can wait for the next flush.
+      // A freshly minted id cannot collide, so the insert can wait for the next flush.
       tx.queueCreate(row);
       tx.queueIndex({ rid: row.rid, resourceType: resource.resourceType, resource, isNew: true });
       await this.runHooks('afterWrite', txCtx, tx, event);

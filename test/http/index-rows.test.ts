@@ -102,3 +102,70 @@ test('a transaction writes every resource and index row of its entries, or none'
   );
   expect(stray.rows[0].n).toBe(0);
 });
+
+test('server-assigned ids are time-ordered UUIDv7 stored under themselves; client ids keep their UUIDv5 key', async () => {
+  const minted = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-b1d9-[0-9a-f]{12}$/;
+  const rowsOf = async (type: string, id: string) =>
+    (await server.pool.query<{ rid: string }>('SELECT rid FROM resource WHERE resource_type = $1 AND id = $2', [type, id])).rows;
+
+  const created = await client.post('Patient', { resourceType: 'Patient', gender: 'male' });
+  expect(created.status).toBe(201);
+  const patientId = created.body.id as string;
+  expect(patientId).toMatch(minted);
+  expect(await rowsOf('Patient', patientId)).toEqual([{ rid: patientId }]);
+
+  const bundle = await client.post('', {
+    resourceType: 'Bundle',
+    type: 'transaction',
+    entry: [
+      {
+        fullUrl: 'urn:uuid:2d1e0a5c-7c61-4b8e-9d3f-4a2b8c6d1e00',
+        resource: { resourceType: 'Encounter', status: 'finished', class: { code: 'AMB' }, subject: { reference: `Patient/${patientId}` } },
+        request: { method: 'POST', url: 'Encounter' },
+      },
+      {
+        resource: { resourceType: 'Observation', status: 'final', code: { text: 'pulse' }, encounter: { reference: 'urn:uuid:2d1e0a5c-7c61-4b8e-9d3f-4a2b8c6d1e00' } },
+        request: { method: 'PUT', url: 'Observation?identifier=urn:test|rid-conditional-put' },
+      },
+      {
+        resource: { resourceType: 'Patient', id: 'client-chosen-rid', gender: 'female' },
+        request: { method: 'PUT', url: 'Patient/client-chosen-rid' },
+      },
+    ],
+  });
+  expect(bundle.status).toBe(200);
+  const [encounterId, observationId] = bundle.body.entry
+    .slice(0, 2)
+    .map((e: any) => /(?:Encounter|Observation)\/([^/]+)/.exec(e.response.location)![1]);
+  expect(encounterId).toMatch(minted);
+  expect(observationId).toMatch(minted);
+  expect(await rowsOf('Encounter', encounterId)).toEqual([{ rid: encounterId }]);
+  expect(await rowsOf('Observation', observationId)).toEqual([{ rid: observationId }]);
+  expect(await rowsOf('Patient', 'client-chosen-rid')).toEqual([{ rid: ridOf('Patient', 'client-chosen-rid') }]);
+  expect(ridOf('Patient', 'client-chosen-rid')[14]).toBe('5');
+
+  // The Observation's reference to the new Encounter resolves through the minted key.
+  const search = await client.get(`Observation?encounter=Encounter/${encounterId}&_include=Observation:encounter`);
+  expect(search.body.entry.map((e: any) => e.resource.id).sort()).toEqual([encounterId, observationId].sort());
+
+  // The Provenance of each write, and its history row, are minted the same way.
+  const provenances = await server.pool.query<{ id: string; rid: string }>(
+    `SELECT p.id, p.rid FROM resource p JOIN sp_reference t ON t.rid = p.rid
+      WHERE p.resource_type = 'Provenance' AND t.target_rid = $1`,
+    [patientId]
+  );
+  expect(provenances.rows.length).toBeGreaterThan(0);
+  for (const p of provenances.rows) {
+    expect(p.id).toMatch(minted);
+    expect(p.rid).toBe(p.id);
+  }
+  const history = await server.pool.query('SELECT rid FROM resource_history WHERE rid = $1', [patientId]);
+  expect(history.rows).toEqual([{ rid: patientId }]);
+
+  // Read, vread and a later minted id sort after the earlier one.
+  expect((await client.get(`Patient/${patientId}`)).status).toBe(200);
+  expect((await client.get(`Patient/${patientId}/_history/1`)).status).toBe(200);
+  await new Promise((resolve) => setTimeout(resolve, 2));
+  const later = await client.post('Patient', { resourceType: 'Patient' });
+  expect(later.body.id > patientId).toBe(true);
+});
