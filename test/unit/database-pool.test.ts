@@ -23,6 +23,8 @@ afterAll(async () => {
   await dropTestDatabase(databaseUrl);
 });
 
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
 /** Backends of this test database opened by pools named fhir-server, other than the observer's. */
 async function backends(): Promise<number> {
   const result = await observer.pool.query(
@@ -32,12 +34,21 @@ async function backends(): Promise<number> {
   return result.rows[0].n;
 }
 
+/** The backend count once it settles: a closed connection's backend exits a moment later. */
+async function settledBackends(expected: number): Promise<number> {
+  const deadline = Date.now() + 3000;
+  let count = await backends();
+  while (count !== expected && Date.now() < deadline) {
+    await pause(50);
+    count = await backends();
+  }
+  return count;
+}
+
 /** Opens `size` connections at once, then lets them go idle. */
 async function useConnections(db: Database, size: number): Promise<void> {
   await Promise.all(Array.from({ length: size }, () => db.pool.query('SELECT pg_sleep(0.05)')));
 }
-
-const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 // pg's own default closes a connection after 10 s idle: wait past it.
 test('idle connections stay open when no idle timeout is set', async () => {
@@ -51,7 +62,7 @@ test('idle connections stay open when no idle timeout is set', async () => {
   } finally {
     await db.close();
   }
-  expect(await backends()).toBe(0);
+  expect(await settledBackends(0)).toBe(0);
 }, 20_000);
 
 test('an idle timeout closes idle connections, and the pool opens new ones when needed', async () => {
@@ -61,7 +72,7 @@ test('an idle timeout closes idle connections, and the pool opens new ones when 
     expect(db.pool.totalCount).toBe(2);
     await pause(600);
     expect(db.pool.totalCount).toBe(0);
-    expect(await backends()).toBe(0);
+    expect(await settledBackends(0)).toBe(0);
     await useConnections(db, 1);
     expect(db.pool.totalCount).toBe(1);
   } finally {
