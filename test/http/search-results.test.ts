@@ -127,6 +127,32 @@ describe('_include and _revinclude', () => {
   });
 });
 
+describe('_include with paging', () => {
+  test('each page includes the targets of its own matches, and only of those', async () => {
+    for (const name of ['Inc-A', 'Inc-B', 'Inc-C']) {
+      const o = (await client.post('Organization', { resourceType: 'Organization', name })).body.id;
+      await client.post('Patient', { resourceType: 'Patient', name: [{ family: `Inc${name}` }], managingOrganization: { reference: `Organization/${o}` } });
+    }
+    const first = (await client.get('Patient?family:contains=Inc-&_sort=family&_count=2&_include=Patient:organization')).body;
+    // Matches in the page's order, then the included resources (in no defined order).
+    const entries = (bundle: any) => {
+      const all: string[] = bundle.entry.map((e: any) => `${e.search.mode}:${e.resource.name?.[0]?.family ?? e.resource.name}`);
+      return [...all.filter((e) => e.startsWith('match:')), ...all.filter((e) => !e.startsWith('match:')).sort()];
+    };
+    // The page's two matches and their organizations; not the organization of the row that
+    // only tells that another page follows.
+    expect(entries(first)).toEqual(['match:IncInc-A', 'match:IncInc-B', 'include:Inc-A', 'include:Inc-B']);
+
+    const second = (await client.get(link(first, 'next'))).body;
+    expect(entries(second)).toEqual(['match:IncInc-C', 'include:Inc-C']);
+    const back = (await client.get(link(second, 'previous'))).body;
+    expect(entries(back)).toEqual(entries(first));
+    // A second _include that finds nothing changes nothing.
+    const two = (await client.get(`Patient?family:contains=Inc-&_sort=family&_count=2&_include=Patient:organization&_include=Patient:general-practitioner`)).body;
+    expect(entries(two)).toEqual(entries(first));
+  });
+});
+
 describe('forms of search', () => {
   test('POST _search with a form body gives the same results as GET', async () => {
     const get = (await client.get('Patient?gender=male&_sort=family')).body;
