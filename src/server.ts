@@ -12,6 +12,7 @@ import { errors } from './fhir/outcome';
 import { registerMetaOperations } from './fhir/operations/meta';
 import { OperationRegistry } from './fhir/operations/registry';
 import { createApp, type RouterFactory } from './http/app';
+import { answerClientError } from './http/client-error';
 import { MODULES } from './modules';
 import { logger } from './logger';
 import type { Services } from './services';
@@ -95,6 +96,7 @@ export async function startServer(config: Config, options: { explicitBaseUrl?: b
   let resolveApp!: (app: http.RequestListener) => void;
   const appReady = new Promise<http.RequestListener>((resolve) => (resolveApp = resolve));
   const server = http.createServer((req, res) => void appReady.then((app) => app(req, res)));
+  server.on('clientError', answerClientError);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => resolve());

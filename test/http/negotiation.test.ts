@@ -3,6 +3,7 @@
  * and nothing malformed ever reaches storage or crashes the server.
  */
 import { startTestServer, type TestServer } from '../helpers/server';
+import net from 'node:net';
 import { FhirTestClient } from '../helpers/fhir-client';
 
 let server: TestServer;
@@ -63,6 +64,35 @@ describe('response format', () => {
 });
 
 describe('bad input', () => {
+  /** Sends bytes as they are, over a raw socket (HTTP clients would fix or refuse them). */
+  const rawRequest = (bytes: Buffer): Promise<string> =>
+    new Promise((resolve, reject) => {
+      const url = new URL(server.baseUrl);
+      const socket = net.connect(Number(url.port), url.hostname, () => socket.end(bytes));
+      let text = '';
+      socket.on('data', (chunk) => (text += chunk.toString('utf8')));
+      socket.on('end', () => resolve(text));
+      socket.on('error', reject);
+    });
+
+  test('a request Node cannot parse (raw UTF-8 in the URL) is 400 with an OperationOutcome', async () => {
+    const answer = await rawRequest(Buffer.from('GET /fhir/Patient?family=王 HTTP/1.1\r\nHost: localhost\r\n\r\n', 'utf8'));
+    const [head, body] = answer.split('\r\n\r\n');
+    expect(head).toMatch(/^HTTP\/1\.1 400 Bad Request/);
+    expect(head).toMatch(/Content-Type: application\/fhir\+json/i);
+    expectOutcome(JSON.parse(body), 'invalid');
+    expect(JSON.parse(body).issue[0].diagnostics).toMatch(/percent-encoded/);
+    // The server is still there, and the encoded form of the same search works.
+    expect((await client.get(`Patient?family=${encodeURIComponent('王')}`)).status).toBe(200);
+  });
+
+  test('oversized headers are 431 with an OperationOutcome', async () => {
+    const answer = await rawRequest(Buffer.from(`GET /fhir/metadata HTTP/1.1\r\nHost: localhost\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`));
+    const [head, body] = answer.split('\r\n\r\n');
+    expect(head).toMatch(/^HTTP\/1\.1 431/);
+    expectOutcome(JSON.parse(body), 'too-long');
+  });
+
   test('malformed JSON is 400 with code structure', async () => {
     const res = await client.request('POST', 'Patient', { rawBody: '{"resourceType": "Patient",', headers: { 'Content-Type': 'application/fhir+json' } });
     expect(res.status).toBe(400);
