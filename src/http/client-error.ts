@@ -4,24 +4,35 @@
  * would answer them with an empty 400; a FHIR client gets an OperationOutcome saying why.
  */
 import type { Duplex } from 'node:stream';
+import type { OperationOutcomeIssue } from '@medplum/fhirtypes';
 import { issue, outcome } from '../fhir/outcome';
 
-const TOO_LARGE = new Set(['HPE_HEADER_OVERFLOW']);
+/** What to answer, by the parser's error code; anything else is a plain 400. */
+interface Answer {
+  status: number;
+  reason: string;
+  code: OperationOutcomeIssue['code'];
+  diagnostics: string;
+}
+
+const ANSWERS: Record<string, Answer> = {
+  HPE_HEADER_OVERFLOW: { status: 431, reason: 'Request Header Fields Too Large', code: 'too-long', diagnostics: 'The request headers are too large' },
+};
 
 export function answerClientError(err: Error & { code?: string }, socket: Duplex): void {
   if (err.code === 'ECONNRESET' || !socket.writable) {
     socket.destroy();
     return;
   }
-  const status = TOO_LARGE.has(err.code ?? '') ? 431 : 400;
-  const reason = status === 431 ? 'Request Header Fields Too Large' : 'Bad Request';
-  const diagnostics =
-    status === 431
-      ? 'The request headers are too large'
-      : `The request is not valid HTTP (${err.code ?? err.message}); characters outside ASCII in the URL must be percent-encoded (RFC 3986)`;
-  const body = JSON.stringify(outcome(issue('error', status === 431 ? 'too-long' : 'invalid', diagnostics)));
+  const answer: Answer = ANSWERS[err.code ?? ''] ?? {
+    status: 400,
+    reason: 'Bad Request',
+    code: 'invalid',
+    diagnostics: `The request is not valid HTTP (${err.code ?? err.message}); characters outside ASCII in the URL must be percent-encoded (RFC 3986)`,
+  };
+  const body = JSON.stringify(outcome(issue('error', answer.code, answer.diagnostics)));
   socket.end(
-    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/fhir+json; charset=utf-8\r\n` +
+    `HTTP/1.1 ${answer.status} ${answer.reason}\r\nContent-Type: application/fhir+json; charset=utf-8\r\n` +
       `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`
   );
 }

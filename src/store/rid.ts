@@ -16,7 +16,9 @@
  * this server's namespace. The two never meet: a v5 key has version 5, these have 7. Within the
  * v7 form, the key is the id and the tag names the type, so two different (type, id) pairs
  * cannot share a key; the id must be lowercase, as FHIR ids are case-sensitive. A client id
- * that happens to have this exact form gets the same treatment, which is harmless.
+ * that happens to have this exact form (about 1 in 2^26 random UUIDv7) gets the same
+ * treatment: harmless for new rows, but such a row stored before minted ids existed would no
+ * longer be found under its v5 key.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { RID_TYPES } from './rid-types';
@@ -41,13 +43,12 @@ export function ridOf(resourceType: string, id: string): string {
 /** A new server-assigned id for a resource of this type: time-ordered, and its own rid. */
 export function mintId(resourceType: string): string {
   const tag = TAGS.get(resourceType);
-  const random = randomBytes(6).toString('hex');
   if (!tag) {
     // Not an R4 type the list knows (the server stores no others): a plain random UUID.
     return uuidText(randomBytes(16), 4);
   }
   const time = Date.now().toString(16).padStart(12, '0');
-  return `${time.slice(0, 8)}-${time.slice(8, 12)}-7${tag}-${MARKER}-${random}`;
+  return `${time.slice(0, 8)}-${time.slice(8, 12)}-7${tag}-${MARKER}-${randomBytes(6).toString('hex')}`;
 }
 
 function uuidV5(name: string): string {
