@@ -11,6 +11,35 @@ pg.types.setTypeParser(pg.types.builtins.TIMESTAMPTZ, (value: string) => value);
 
 export type Queryable = Pick<pg.PoolClient, 'query'>;
 
+/**
+ * Planner settings of every connection. A search is a few index lookups joined on rid, and
+ * PostgreSQL plans it for longer than it runs it. Costing a merge join on a uuid key probes
+ * the index for its real first and last values (get_actual_variable_range), about a third of
+ * the planning time of a search; nested loops and hash joins are what such joins use anyway.
+ * FULL joins, which only a merge join can run, still get one.
+ */
+const SESSION_SETTINGS = 'SET enable_mergejoin = off';
+
+/**
+ * A client that applies SESSION_SETTINGS once connected, before the pool hands it out: as a
+ * statement rather than a startup option, which poolers such as PgBouncer may refuse.
+ */
+class SessionClient extends pg.Client {
+  override connect(): Promise<pg.Client>;
+  override connect(callback: (err: Error) => void): void;
+  override connect(callback?: (err: Error, client?: pg.Client) => void): Promise<pg.Client> | void {
+    const ready = super.connect().then(async (client) => {
+      await client.query(SESSION_SETTINGS);
+      return client;
+    });
+    if (!callback) return ready;
+    ready.then(
+      (client) => callback(null as unknown as Error, client),
+      (err: Error) => callback(err)
+    );
+  }
+}
+
 export class Database {
   readonly pool: pg.Pool;
 
@@ -20,7 +49,7 @@ export class Database {
    * time; pg's default (closing after 10 s idle) made every burst after a pause pay it again.
    */
   constructor(connectionString: string, max: number, idleTimeoutMs = 0) {
-    this.pool = new pg.Pool({ connectionString, max, idleTimeoutMillis: idleTimeoutMs, application_name: 'fhir-server' });
+    this.pool = new pg.Pool({ connectionString, max, idleTimeoutMillis: idleTimeoutMs, application_name: 'fhir-server', Client: SessionClient });
     // An idle client losing its connection (database restart) must not crash the process.
     this.pool.on('error', () => undefined);
   }
