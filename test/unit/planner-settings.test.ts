@@ -1,7 +1,8 @@
 /**
- * What the server sets so that PostgreSQL plans searches quickly: every pooled connection has
- * merge joins off (costing them probes the rid indexes during planning), and the search
- * index's multi-column statistics keep short most-common-value lists (migrations/0104).
+ * What the server sets so that PostgreSQL plans and runs searches quickly: every pooled
+ * connection has merge joins off (costing them probes the rid indexes during planning), the
+ * search index's multi-column statistics keep short most-common-value lists (migrations/0104),
+ * and the compartment indexes have no pending list to scan (0002, 0501).
  */
 import pg from 'pg';
 import { Database } from '../../src/store/database';
@@ -52,4 +53,26 @@ test('the multi-column statistics of the search index keep 40 most common values
     { stxname: 'sp_token_value_stats', stxstattarget: 40 },
     { stxname: 'sp_uri_value_stats', stxstattarget: 40 },
   ]);
+});
+
+test('the compartment indexes take each entry directly, leaving nothing pending for searches to scan', async () => {
+  const options = await db.query<{ relname: string; reloptions: string[] }>(
+    sql`SELECT relname, reloptions FROM pg_class
+        WHERE relname IN ('resource_compartments_idx', 'provenance_link_compartments_idx') ORDER BY relname`
+  );
+  expect(options.rows).toEqual([
+    { relname: 'provenance_link_compartments_idx', reloptions: ['fastupdate=off'] },
+    { relname: 'resource_compartments_idx', reloptions: ['fastupdate=off'] },
+  ]);
+  await db.query(
+    sql`INSERT INTO resource (rid, resource_type, id, version_id, last_updated, content, compartments)
+        SELECT gen_random_uuid(), 'Observation', 'pending-' || n, 1, now(), '{"resourceType":"Observation"}'::jsonb,
+               ARRAY['patient-' || (n % 7)]
+        FROM generate_series(1, 200) n`
+  );
+  // gin_clean_pending_list merges and counts the pages pending: with GIN's default (fastupdate) 200 inserts leave some.
+  const pending = await db.query<{ pages: number }>(sql`SELECT gin_clean_pending_list('resource_compartments_idx'::regclass) AS pages`);
+  expect(pending.rows[0].pages).toBe(0);
+  const found = await db.query<{ n: number }>(sql`SELECT count(*)::int AS n FROM resource WHERE compartments @> ARRAY['patient-3']`);
+  expect(found.rows[0].n).toBe(29);
 });
