@@ -16,7 +16,7 @@ export type Queryable = Pick<pg.PoolClient, 'query'>;
  * PostgreSQL plans it for longer than it runs it. Costing a merge join on a uuid key probes
  * the index for its real first and last values (get_actual_variable_range), about a third of
  * the planning time of a search; nested loops and hash joins are what such joins use anyway.
- * FULL joins, which only a merge join can run, still get one.
+ * The setting does not apply to a FULL JOIN, which PostgreSQL still merges where it must.
  */
 const SESSION_SETTINGS = 'SET enable_mergejoin = off';
 
