@@ -9,6 +9,7 @@ import { startServer, type RunningServer } from '../../src/server';
 import { setLogLevel } from '../../src/logger';
 import { ADMIN_SCOPES, bootstrapAdminClient } from '../../src/auth/bootstrap';
 import { FhirTestClient } from './fhir-client';
+import { Database } from '../../src/store/database';
 
 const TEMPLATE_DATABASE = 'fhir_test_template';
 
@@ -70,6 +71,25 @@ export async function dropTestDatabase(databaseUrl: string): Promise<void> {
   } finally {
     await admin.end();
   }
+}
+
+/**
+ * For the tests of one file: a fresh migrated database and the server's own pool on it
+ * (a Database of poolSize connections), both gone after the file's tests. Returns getters
+ * (both exist from beforeAll): the database's URL, for tests that open pools of their own.
+ */
+export function useTestDatabase(poolSize: number): { url: () => string; db: () => Database } {
+  let databaseUrl: string;
+  let db: Database;
+  beforeAll(async () => {
+    databaseUrl = await createTestDatabase();
+    db = new Database(databaseUrl, poolSize);
+  });
+  afterAll(async () => {
+    await db.close();
+    await dropTestDatabase(databaseUrl);
+  });
+  return { url: () => databaseUrl, db: () => db };
 }
 
 /**

@@ -7,27 +7,17 @@ import { Database } from '../../src/store/database';
 import { loadConfig } from '../../src/config';
 import { startServer } from '../../src/server';
 import { setLogLevel } from '../../src/logger';
-import { createTestDatabase, dropTestDatabase } from '../helpers/server';
+import { useTestDatabase } from '../helpers/server';
 
-let databaseUrl: string;
-let observer: Database;
-
-beforeAll(async () => {
-  setLogLevel('error');
-  databaseUrl = await createTestDatabase();
-  observer = new Database(databaseUrl, 1);
-});
-
-afterAll(async () => {
-  await observer.close();
-  await dropTestDatabase(databaseUrl);
-});
+setLogLevel('error');
+// The observer's pool counts the backends of the pools under test.
+const database = useTestDatabase(1);
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Backends of this test database opened by pools named fhir-server, other than the observer's. */
 async function backends(): Promise<number> {
-  const result = await observer.pool.query(
+  const result = await database.db().pool.query(
     `SELECT count(*) AS n FROM pg_stat_activity
       WHERE datname = current_database() AND application_name = 'fhir-server' AND pid <> pg_backend_pid()`
   );
@@ -52,7 +42,7 @@ async function useConnections(db: Database, size: number): Promise<void> {
 
 // pg's own default closes a connection after 10 s idle: wait past it.
 test('idle connections stay open when no idle timeout is set', async () => {
-  const db = new Database(databaseUrl, 3);
+  const db = new Database(database.url(), 3);
   try {
     await useConnections(db, 3);
     await pause(10_500);
@@ -66,7 +56,7 @@ test('idle connections stay open when no idle timeout is set', async () => {
 }, 20_000);
 
 test('an idle timeout closes idle connections, and the pool opens new ones when needed', async () => {
-  const db = new Database(databaseUrl, 2, 200);
+  const db = new Database(database.url(), 2, 200);
   try {
     await useConnections(db, 2);
     expect(db.pool.totalCount).toBe(2);
@@ -81,7 +71,7 @@ test('an idle timeout closes idle connections, and the pool opens new ones when 
 });
 
 test('the server passes DB_POOL_IDLE_TIMEOUT to its pools', async () => {
-  const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'error', DATABASE_URL: databaseUrl, DB_POOL_IDLE_TIMEOUT: '7' });
+  const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'error', DATABASE_URL: database.url(), DB_POOL_IDLE_TIMEOUT: '7' });
   const running = await startServer(config);
   try {
     expect(running.services.db.pool.options.idleTimeoutMillis).toBe(7000);

@@ -5,35 +5,23 @@
  * and the compartment indexes have no pending list to scan (0002, 0501).
  */
 import pg from 'pg';
-import { Database } from '../../src/store/database';
 import { sql } from '../../src/store/sql';
-import { createTestDatabase, dropTestDatabase } from '../helpers/server';
+import { useTestDatabase } from '../helpers/server';
 import { setLogLevel } from '../../src/logger';
 
-let databaseUrl: string;
-let db: Database;
-
-beforeAll(async () => {
-  setLogLevel('error');
-  databaseUrl = await createTestDatabase();
-  db = new Database(databaseUrl, 3);
-});
-
-afterAll(async () => {
-  await db.close();
-  await dropTestDatabase(databaseUrl);
-});
+setLogLevel('error');
+const database = useTestDatabase(3);
 
 test('every pooled connection has merge joins off, whatever runs on it first', async () => {
   // Three connections opened at once, the first statement on each a SHOW.
-  const shown = await Promise.all([0, 1, 2].map(() => db.query<{ enable_mergejoin: string }>(sql`SHOW enable_mergejoin`)));
-  expect(db.pool.totalCount).toBe(3);
+  const shown = await Promise.all([0, 1, 2].map(() => database.db().query<{ enable_mergejoin: string }>(sql`SHOW enable_mergejoin`)));
+  expect(database.db().pool.totalCount).toBe(3);
   expect(shown.map((r) => r.rows[0].enable_mergejoin)).toEqual(['off', 'off', 'off']);
   // Inside a transaction too.
-  const inTransaction = await db.transaction((client) => client.query('SHOW enable_mergejoin'));
+  const inTransaction = await database.db().transaction((client) => client.query('SHOW enable_mergejoin'));
   expect(inTransaction.rows[0].enable_mergejoin).toBe('off');
   // PostgreSQL's default is on: the setting is the pool's, not the database's.
-  const plain = new pg.Client({ connectionString: databaseUrl });
+  const plain = new pg.Client({ connectionString: database.url() });
   await plain.connect();
   try {
     expect((await plain.query('SHOW enable_mergejoin')).rows[0].enable_mergejoin).toBe('on');
@@ -43,7 +31,7 @@ test('every pooled connection has merge joins off, whatever runs on it first', a
 });
 
 test('the multi-column statistics of the search index keep 40 most common values', async () => {
-  const result = await db.query<{ stxname: string; stxstattarget: number }>(
+  const result = await database.db().query<{ stxname: string; stxstattarget: number }>(
     sql`SELECT stxname, stxstattarget FROM pg_statistic_ext WHERE stxname LIKE 'sp\\_%\\_value\\_stats' ORDER BY stxname`
   );
   expect(result.rows).toEqual([
@@ -56,7 +44,7 @@ test('the multi-column statistics of the search index keep 40 most common values
 });
 
 test('the compartment indexes take each entry directly, leaving nothing pending for searches to scan', async () => {
-  const options = await db.query<{ relname: string; reloptions: string[] }>(
+  const options = await database.db().query<{ relname: string; reloptions: string[] }>(
     sql`SELECT relname, reloptions FROM pg_class
         WHERE relname IN ('resource_compartments_idx', 'provenance_link_compartments_idx') ORDER BY relname`
   );
@@ -64,15 +52,15 @@ test('the compartment indexes take each entry directly, leaving nothing pending 
     { relname: 'provenance_link_compartments_idx', reloptions: ['fastupdate=off'] },
     { relname: 'resource_compartments_idx', reloptions: ['fastupdate=off'] },
   ]);
-  await db.query(
+  await database.db().query(
     sql`INSERT INTO resource (rid, resource_type, id, version_id, last_updated, content, compartments)
         SELECT gen_random_uuid(), 'Observation', 'pending-' || n, 1, now(), '{"resourceType":"Observation"}'::jsonb,
                ARRAY['patient-' || (n % 7)]
         FROM generate_series(1, 200) n`
   );
   // gin_clean_pending_list merges and counts the pages pending: with GIN's default (fastupdate) 200 inserts leave some.
-  const pending = await db.query<{ pages: number }>(sql`SELECT gin_clean_pending_list('resource_compartments_idx'::regclass) AS pages`);
+  const pending = await database.db().query<{ pages: number }>(sql`SELECT gin_clean_pending_list('resource_compartments_idx'::regclass) AS pages`);
   expect(pending.rows[0].pages).toBe(0);
-  const found = await db.query<{ n: number }>(sql`SELECT count(*)::int AS n FROM resource WHERE compartments @> ARRAY['patient-3']`);
+  const found = await database.db().query<{ n: number }>(sql`SELECT count(*)::int AS n FROM resource WHERE compartments @> ARRAY['patient-3']`);
   expect(found.rows[0].n).toBe(29);
 });
