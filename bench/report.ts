@@ -248,7 +248,7 @@ export function renderMarkdown(report: BenchReport, chartFile?: string): string 
     const all = report.validation.find((v) => v.resourceType === 'all');
     const ingestCpu = find(report, 'ingest', 'open', s2)?.serverCpuMsPerUnit;
     out.push(
-      `The server's validator (\`services.validator\`, as installed by the modules) called in-process on generated resources after a warm-up: CPU time per resource, and wall-clock percentiles. ` +
+      `The server's validator (\`services.validator\`, as installed by the modules) called in-process on generated resources after a warm-up, each patient record as one transaction Bundle is validated (one read of the stored-conformance generation per record): CPU time per resource, and wall-clock percentiles. ` +
         (all && ingestCpu
           ? `On average ${fmt(all.cpuUs)} µs of CPU per resource: ${fmt((all.cpuUs / 1000 / ingestCpu) * 100)}% of the ${fmt(ingestCpu * 1000)} µs of server CPU that ingesting a resource costs in all (validation included).`
           : '')
