@@ -12,9 +12,10 @@
  *  - children() and descendants() always return nothing, which turns invariants such as
  *    "descendants().where(...).exists()" into false errors; here they walk the value.
  */
-import { FunctionAtom, fhirPathIs, getExpressionsForResourceType, getTypedPropertyValue, parseFhirPath } from '@medplum/core';
+import { FunctionAtom, SymbolAtom, fhirPathIs, getExpressionsForResourceType, getTypedPropertyValue, parseFhirPath } from '@medplum/core';
 import type { Reference } from '@medplum/fhirtypes';
 import { referenceTarget } from './references';
+import { typedPropertyValue } from './typed-property';
 
 export interface Typed {
   type: string;
@@ -80,10 +81,40 @@ function typeName(atom: unknown): string | undefined {
   return symbol.right?.name;
 }
 
-/** Replaces resolve() and as() in a parsed tree, in place. */
+/**
+ * A path step (`code` in `Observation.code`) through typedPropertyValue's cached element
+ * lookup. Variables ($this, %resource) keep medplum's evaluation: only a name without $ or %
+ * can be a step, and FHIRPath variables always carry one.
+ */
+function stepEval(name: string) {
+  return (_context: unknown, input: Typed[]): Typed[] => {
+    const result: Typed[] = [];
+    for (const item of input) {
+      const value = item.value;
+      if (!value || typeof value !== 'object') continue;
+      // `Observation` at the head of a path selects the resource itself.
+      if (value.resourceType !== undefined && value.resourceType === name) {
+        result.push(item);
+        continue;
+      }
+      const child = typedPropertyValue(item, name);
+      if (Array.isArray(child)) {
+        for (const c of child) if (c?.value !== undefined) result.push(c);
+      } else if (child?.value !== undefined) {
+        result.push(child);
+      }
+    }
+    return result;
+  };
+}
+
+/** Replaces resolve(), as(), children(), descendants() and path steps in a parsed tree, in place. */
 function patch(atom: unknown, seen = new Set<unknown>()): void {
   if (!atom || typeof atom !== 'object' || seen.has(atom)) return;
   seen.add(atom);
+  if (atom instanceof SymbolAtom && !atom.name.startsWith('$') && !atom.name.startsWith('%')) {
+    Object.defineProperty(atom, 'eval', { value: stepEval(atom.name) });
+  }
   if (atom instanceof FunctionAtom) {
     if (atom.name === 'resolve') {
       Object.defineProperty(atom, 'eval', { value: (_context: unknown, input: Typed[]) => resolveReferences(input) });
