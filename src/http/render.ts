@@ -4,6 +4,7 @@
  */
 import type { Response } from 'express';
 import type { FhirResponse } from '../fhir/context';
+import { jsonBody } from '../fhir/json-body';
 import type { ResponseMediaType } from './negotiation';
 
 export interface RenderOptions {
@@ -33,7 +34,7 @@ export function renderResponse(res: Response, response: FhirResponse, options: R
     res.end();
     return;
   }
-  const body = JSON.stringify(response.resource, null, options.pretty ? 2 : undefined);
+  const body = jsonBody(response.resource, options.pretty);
   res.setHeader('Content-Type', `${options.mediaType}; charset=utf-8`);
   res.setHeader('Content-Length', Buffer.byteLength(body));
   res.end(options.head ? undefined : body);

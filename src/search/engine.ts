@@ -7,9 +7,11 @@ import type { Bundle, BundleEntry, BundleLink, OperationOutcomeIssue, Resource }
 import type { RequestContext } from '../fhir/context';
 import { getResourceTypeList, isKnownResourceType, patientCompartmentParams } from '../fhir/definitions';
 import { errors, outcome } from '../fhir/outcome';
-import { subsetResource } from '../fhir/summary';
+import { storedEntry } from '../fhir/json-body';
+import { keepsWhole, subsetResource } from '../fhir/summary';
 import type { SearchCapability, SearchEngine, SearchRequest } from '../services';
 import { sql, type Sql } from '../store/sql';
+import type { StoredResource } from '../store/stored-resource';
 import { filtersConditions } from './conditions';
 import { loadIncludes } from './includes';
 import { parseSearch, type SearchQuery } from './parse';
@@ -64,12 +66,10 @@ export function linkUrl(request: Pick<SearchRequest, 'url' | 'params'>, query: S
   return text ? `${path}?${text}` : path;
 }
 
-export function entryOf(ctx: RequestContext, resource: Resource, mode: 'match' | 'include', query: SearchQuery): BundleEntry {
-  return {
-    fullUrl: `${ctx.baseUrl}/${resource.resourceType}/${resource.id}`,
-    resource: subsetResource(resource, query.summary, query.elements),
-    search: { mode },
-  };
+export function entryOf(ctx: RequestContext, stored: StoredResource, mode: 'match' | 'include', query: SearchQuery): BundleEntry {
+  const fullUrl = `${ctx.baseUrl}/${stored.resourceType}/${stored.id}`;
+  if (keepsWhole(query.summary, query.elements)) return storedEntry(fullUrl, stored, { mode });
+  return { fullUrl, resource: subsetResource(stored.resource, query.summary, query.elements), search: { mode } };
 }
 
 function outcomeEntry(warnings: OperationOutcomeIssue[]): BundleEntry[] {
@@ -126,8 +126,8 @@ export class SqlSearchEngine implements SearchEngine {
     if (tokens.next) links.push({ relation: 'next', url: linkUrl(request, query, tokens.next) });
     bundle.link = links;
     bundle.entry = [
-      ...page.rows.map((row) => entryOf(ctx, row.resource, 'match', query)),
-      ...included.resources.map((resource) => entryOf(ctx, resource, 'include', query)),
+      ...page.rows.map((row) => entryOf(ctx, row.stored, 'match', query)),
+      ...included.resources.map((stored) => entryOf(ctx, stored, 'include', query)),
       ...outcomeEntry([...query.warnings, ...included.warnings]),
     ];
     return bundle;

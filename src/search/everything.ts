@@ -88,7 +88,7 @@ async function everything(ctx: RequestContext, req: FhirRequest, target: Operati
     ...(!query.pageToken && !page.hasNext && { total: page.rows.length }),
     link: links,
     entry: [
-      ...page.rows.map((row) => entryOf(ctx, row.resource, 'match', query)),
+      ...page.rows.map((row) => entryOf(ctx, row.stored, 'match', query)),
       ...included.resources
         .filter((r) => !types.length || typeParam === undefined || types.includes(r.resourceType))
         .map((r) => entryOf(ctx, r, 'include', query)),

@@ -5,8 +5,8 @@
 import type { Resource } from '@medplum/fhirtypes';
 import type { RequestContext } from '../fhir/context';
 import { issue } from '../fhir/outcome';
-import { orderResourceKeys } from '../store/repository';
 import { sql, type Sql } from '../store/sql';
+import { STORED_COLUMNS, StoredResource } from '../store/stored-resource';
 import type { IncludeRule, SearchQuery } from './parse';
 import { paramsOf, referencesTo } from './registry';
 
@@ -15,7 +15,7 @@ const MAX_ITERATIONS = 4;
 
 interface Row {
   rid: string;
-  resource: Resource;
+  stored: StoredResource;
 }
 
 function referenceKeys(rule: IncludeRule, sourceTypes: Set<string>): number[] {
@@ -26,22 +26,22 @@ function referenceKeys(rule: IncludeRule, sourceTypes: Set<string>): number[] {
 
 async function fetchRows(ctx: RequestContext, condition: Sql, resourceType: string | undefined, limit: number): Promise<Row[]> {
   const access = ctx.access.readFilter(resourceType);
-  const result = await (ctx.tx ?? ctx.services.db).query<{ rid: string; content: Resource }>(
-    sql`SELECT r.rid, r.content FROM resource r
+  const result = await (ctx.tx ?? ctx.services.db).query<{ rid: string }>(
+    sql`SELECT r.rid, ${STORED_COLUMNS} FROM resource r
         WHERE NOT r.deleted AND ${condition}
           ${resourceType ? sql`AND r.resource_type = ${resourceType}` : sql``}
           ${access ? sql`AND (${access})` : sql``}
-        LIMIT ${limit}`
+        LIMIT ${limit}`.jsonAsText()
   );
-  return result.rows.map((row) => ({ rid: row.rid, resource: orderResourceKeys(row.content) }));
+  return result.rows.map((row) => ({ rid: row.rid, stored: StoredResource.fromRow(row) }));
 }
 
 function applies(rule: IncludeRule, rows: Row[]): Row[] {
-  return rule.sourceType === '*' ? rows : rows.filter((r) => r.resource.resourceType === rule.sourceType);
+  return rule.sourceType === '*' ? rows : rows.filter((r) => r.stored.resourceType === rule.sourceType);
 }
 
 export interface Included {
-  resources: Resource[];
+  resources: StoredResource[];
   warnings: ReturnType<typeof issue>[];
 }
 
@@ -62,7 +62,7 @@ export async function loadIncludes(ctx: RequestContext, query: SearchQuery, matc
   const forward = async (rule: IncludeRule, sources: Row[]) => {
     const from = applies(rule, sources);
     if (from.length === 0 || budget <= 0) return [];
-    const keys = referenceKeys(rule, new Set(from.map((r) => r.resource.resourceType)));
+    const keys = referenceKeys(rule, new Set(from.map((r) => r.stored.resourceType)));
     if (keys.length === 0) return [];
     const condition = sql`r.rid IN (SELECT target_rid FROM sp_reference
                                     WHERE rid = ANY(${from.map((r) => r.rid)}::uuid[]) AND p = ANY(${keys}::int4[]))`;
@@ -75,7 +75,7 @@ export async function loadIncludes(ctx: RequestContext, query: SearchQuery, matc
     // that may point to the matches' types (so the (p, target_rid) index serves it too).
     const anySource = rule.sourceType === '*';
     const keys = anySource
-      ? [...new Set(targets.map((t) => t.resource.resourceType))].flatMap((t) => referencesTo(t).map((p) => p.key))
+      ? [...new Set(targets.map((t) => t.stored.resourceType))].flatMap((t) => referencesTo(t).map((p) => p.key))
       : referenceKeys(rule, new Set());
     const condition = sql`r.rid IN (SELECT rid FROM sp_reference
                                     WHERE p = ANY(${keys}::int4[]) AND target_rid = ANY(${targets.map((r) => r.rid)}::uuid[]))`;
@@ -97,5 +97,5 @@ export async function loadIncludes(ctx: RequestContext, query: SearchQuery, matc
     included.length = max;
     warnings.push(issue('warning', 'too-costly', `Only the first ${max} included resources are returned`));
   }
-  return { resources: included.map((r) => r.resource), warnings };
+  return { resources: included.map((r) => r.stored), warnings };
 }

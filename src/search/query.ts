@@ -9,15 +9,17 @@
 import type { Resource } from '@medplum/fhirtypes';
 import type { RequestContext } from '../fhir/context';
 import { errors } from '../fhir/outcome';
-import { orderResourceKeys } from '../store/repository';
 import { sql, type Sql } from '../store/sql';
+import { STORED_COLUMNS, StoredResource } from '../store/stored-resource';
 import { filtersConditions, TABLE } from './conditions';
 import type { SearchQuery, SortRule } from './parse';
 import type { ParamKind } from './registry';
 
 export interface ResultRow {
   rid: string;
-  resource: Resource;
+  /** The row's JSON text; `resource` parses it on first use. */
+  stored: StoredResource;
+  readonly resource: Resource;
   sortValues: (string | null)[];
 }
 
@@ -148,17 +150,23 @@ export async function runPage(ctx: RequestContext, query: SearchQuery, where: Sq
   order.push(sql.raw(`q.rid ${ridDescending !== backwards ? 'DESC' : 'ASC'}`));
   const keyset = token ? keysetCondition(keys, token, columns, sql`q.rid`, ridDescending) : sql`TRUE`;
   const result = await (ctx.tx ?? ctx.services.db).query<Record<string, unknown>>(
-    sql`SELECT q.* FROM (SELECT r.rid, r.content, ${sql.join(selectKeys, ', ')} FROM resource r WHERE ${where}) q
+    sql`SELECT q.* FROM (SELECT r.rid, ${STORED_COLUMNS}, ${sql.join(selectKeys, ', ')} FROM resource r WHERE ${where}) q
         WHERE ${keyset}
         ORDER BY ${sql.join(order, ', ')}
-        LIMIT ${limit + 1}`
+        LIMIT ${limit + 1}`.jsonAsText()
   );
   const more = result.rows.length > limit;
-  let rows: ResultRow[] = result.rows.slice(0, limit).map((row) => ({
-    rid: row.rid as string,
-    resource: orderResourceKeys(row.content as Resource),
-    sortValues: keys.map((_, i) => (row[`s${i}`] === null || row[`s${i}`] === undefined ? null : String(row[`s${i}`]))),
-  }));
+  let rows: ResultRow[] = result.rows.slice(0, limit).map((row) => {
+    const stored = StoredResource.fromRow(row);
+    return {
+      rid: row.rid as string,
+      stored,
+      get resource() {
+        return stored.resource;
+      },
+      sortValues: keys.map((_, i) => (row[`s${i}`] === null || row[`s${i}`] === undefined ? null : String(row[`s${i}`]))),
+    };
+  });
   if (backwards) rows = rows.reverse();
   return {
     rows,

@@ -14,12 +14,22 @@ import pg from 'pg';
 /** pg's own conversion of parameter values (arrays, JSON, dates), so literals carry exactly what parameters would. */
 const prepareValue = (pg as unknown as { utils: { prepareValue(value: unknown): unknown } }).utils.prepareValue;
 
+/** pg's type parsers, except that json and jsonb values stay text. */
+const JSON_AS_TEXT = {
+  getTypeParser(oid: number, format?: 'text' | 'binary') {
+    if (oid === pg.types.builtins.JSON || oid === pg.types.builtins.JSONB) return (value: string) => value;
+    return pg.types.getTypeParser(oid, format as 'text');
+  },
+};
+
 export class Sql {
   constructor(
     readonly strings: readonly string[],
     readonly params: readonly unknown[],
     /** Set by prepared(): the statement is parsed and planned once per connection. */
-    readonly label?: string
+    readonly label?: string,
+    /** Set by jsonAsText(): json and jsonb columns come back as their text, unparsed. */
+    readonly jsonText = false
   ) {}
 
   /**
@@ -29,15 +39,28 @@ export class Sql {
    * stay parameters); a search, whose best plan depends on its values, is planned every time.
    */
   prepared(label: string): Sql {
-    return new Sql(this.strings, this.params, label);
+    return new Sql(this.strings, this.params, label, this.jsonText);
+  }
+
+  /**
+   * The same statement, with its json and jsonb columns returned as the text PostgreSQL sent
+   * instead of parsed by pg: for results that are mostly passed through (see StoredResource).
+   */
+  jsonAsText(): Sql {
+    return new Sql(this.strings, this.params, this.label, true);
   }
 
   /** Renders to pg's { text, values } with $1..$n placeholders, and the prepared statement's name if any. */
-  toQuery(): { text: string; values: unknown[]; name?: string } {
+  toQuery(): { text: string; values: unknown[]; name?: string; types?: typeof JSON_AS_TEXT } {
     const values: unknown[] = [];
     const text = this.render(values);
     const name = this.label === undefined ? undefined : statementName(this.label, text);
-    return name === undefined ? { text, values } : { text, values, name };
+    return { text, values, ...(name !== undefined && { name }), ...(this.jsonText && { types: this.resultTypes() }) };
+  }
+
+  /** The type parsers for pg's query config (undefined: pg's own), also for text sent inline. */
+  resultTypes(): typeof JSON_AS_TEXT | undefined {
+    return this.jsonText ? JSON_AS_TEXT : undefined;
   }
 
   /**

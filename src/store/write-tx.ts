@@ -104,7 +104,7 @@ export class WriteTx {
       const text = inlined(q);
       if (text !== undefined) {
         this.begun = true;
-        return lastResult<R>(await this.connection.query(`${BEGIN}; ${text}`));
+        return lastResult<R>(await this.connection.query({ text: `${BEGIN}; ${text}`, types: q.resultTypes() }));
       }
     }
     const result = await runQuery<R>(this.client, q);

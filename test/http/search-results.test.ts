@@ -127,6 +127,24 @@ describe('_include and _revinclude', () => {
   });
 });
 
+describe('the JSON of search results', () => {
+  // Matches and included resources are written from PostgreSQL's text (store/stored-resource.ts).
+  test('each entry is the stored resource, resourceType first, also pretty-printed and with _include', async () => {
+    const response = await client.get(`Patient?_id=${patients[0]}&_include=Patient:organization`);
+    expect(response.status).toBe(200);
+    expect(Number(response.headers.get('content-length'))).toBe(Buffer.byteLength(response.text));
+    const [match, included] = response.body.entry;
+    expect(response.text).toMatch(/"resource":\{"resourceType": ?"Patient",/);
+    expect(Object.keys(match.resource)[0]).toBe('resourceType');
+    expect(match.resource).toEqual((await client.get(`Patient/${patients[0]}`)).body);
+    expect(included.resource).toEqual((await client.get(`Organization/${org}`)).body);
+    expect(included.search).toEqual({ mode: 'include' });
+    const pretty = await client.get(`Patient?_id=${patients[0]}&_include=Patient:organization&_pretty=true`);
+    expect(pretty.text).toContain('\n  "resourceType": "Bundle"');
+    expect(pretty.body.entry).toEqual(response.body.entry);
+  });
+});
+
 describe('_include with paging', () => {
   test('each page includes the targets of its own matches, and only of those', async () => {
     for (const name of ['Inc-A', 'Inc-B', 'Inc-C']) {

@@ -1,0 +1,42 @@
+/**
+ * The JSON text of a response body, with search entries written from the stored JSON text.
+ *
+ * A search Bundle's entries for whole stored resources (storedEntry) carry the text
+ * PostgreSQL returned; jsonBody splices it into the Bundle's text instead of parsing it and
+ * serializing it again (see store/stored-resource.ts for why). Everything else, and every
+ * entry when the body is pretty-printed or nested in another Bundle, goes through
+ * JSON.stringify, where the entry's `resource` parses the text on first use: the same JSON.
+ */
+import type { BundleEntry, Resource } from '@medplum/fhirtypes';
+import type { StoredResource } from '../store/stored-resource';
+
+const STORED = Symbol('stored entry text');
+
+type StoredEntry = BundleEntry & { [STORED]: () => string };
+
+/** A Bundle entry for a whole stored resource: `resource` is parsed only if something reads it. */
+export function storedEntry(fullUrl: string, stored: StoredResource, search: NonNullable<BundleEntry['search']>): BundleEntry {
+  const entry = { fullUrl } as StoredEntry;
+  // Defined in the order of the JSON (fullUrl, resource, search) for JSON.stringify's sake.
+  Object.defineProperty(entry, 'resource', { get: () => stored.resource, enumerable: true });
+  entry.search = search;
+  Object.defineProperty(entry, STORED, {
+    value: () => `{"fullUrl":${JSON.stringify(fullUrl)},"resource":${stored.json()},"search":${JSON.stringify(search)}}`,
+  });
+  return entry;
+}
+
+function isStoredEntry(entry: BundleEntry): entry is StoredEntry {
+  return typeof (entry as Partial<StoredEntry>)[STORED] === 'function';
+}
+
+/** The body's JSON text: JSON.stringify's, except that stored entries of a Bundle are spliced in as they are. */
+export function jsonBody(body: Resource, pretty: boolean): string {
+  if (pretty) return JSON.stringify(body, null, 2);
+  if (body.resourceType !== 'Bundle' || !body.entry?.some(isStoredEntry)) return JSON.stringify(body);
+  const { entry, ...rest } = body;
+  const head = JSON.stringify(rest);
+  const entries = entry.map((e) => (isStoredEntry(e) ? e[STORED]() : JSON.stringify(e)));
+  // head is a JSON object with at least resourceType: the entries go before its closing brace.
+  return `${head.slice(0, -1)},"entry":[${entries.join(',')}]}`;
+}
