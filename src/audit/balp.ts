@@ -13,6 +13,7 @@ import type { AuditEvent, AuditEventAgent, AuditEventEntity, Bundle, Coding, Res
 import type { AuditRecord, Principal } from '../fhir/context';
 import { breaksTheGlass } from '../access/break-glass';
 import { patientCompartments, patientIdOf } from '../fhir/compartments';
+import { storedResourceOf } from '../fhir/json-body';
 
 const DCM = 'http://dicom.nema.org/resources/ontology/DCM';
 const INTERACTION = 'http://hl7.org/fhir/restful-interaction';
@@ -85,7 +86,12 @@ export function patientsOf(record: AuditRecord, baseUrl: string): string[] {
   add(record.audited?.resource);
   const response = record.response;
   if (response?.resourceType === 'Bundle') {
-    for (const entry of (response as Bundle).entry ?? []) add(entry.resource);
+    for (const entry of (response as Bundle).entry ?? []) {
+      // A search result's compartments come with its row: no need to parse the resource.
+      const stored = storedResourceOf(entry);
+      if (stored) stored.compartments.forEach((id) => patients.add(id));
+      else add(entry.resource);
+    }
   } else if (!record.audited?.resource && response) {
     add(response);
   }

@@ -10,9 +10,9 @@
 import type { BundleEntry, Resource } from '@medplum/fhirtypes';
 import type { StoredResource } from '../store/stored-resource';
 
-const STORED = Symbol('stored entry text');
+const STORED = Symbol('stored entry');
 
-type StoredEntry = BundleEntry & { [STORED]: () => string };
+type StoredEntry = BundleEntry & { [STORED]: StoredResource };
 
 /** A Bundle entry for a whole stored resource: `resource` is parsed only if something reads it. */
 export function storedEntry(fullUrl: string, stored: StoredResource, search: NonNullable<BundleEntry['search']>): BundleEntry {
@@ -20,14 +20,21 @@ export function storedEntry(fullUrl: string, stored: StoredResource, search: Non
   // Defined in the order of the JSON (fullUrl, resource, search) for JSON.stringify's sake.
   Object.defineProperty(entry, 'resource', { get: () => stored.resource, enumerable: true });
   entry.search = search;
-  Object.defineProperty(entry, STORED, {
-    value: () => `{"fullUrl":${JSON.stringify(fullUrl)},"resource":${stored.json()},"search":${JSON.stringify(search)}}`,
-  });
+  Object.defineProperty(entry, STORED, { value: stored });
   return entry;
 }
 
 function isStoredEntry(entry: BundleEntry): entry is StoredEntry {
-  return typeof (entry as Partial<StoredEntry>)[STORED] === 'function';
+  return (entry as Partial<StoredEntry>)[STORED] !== undefined;
+}
+
+/** The stored resource behind a storedEntry (its compartments are known without parsing it). */
+export function storedResourceOf(entry: BundleEntry): StoredResource | undefined {
+  return isStoredEntry(entry) ? entry[STORED] : undefined;
+}
+
+function storedEntryText(entry: StoredEntry): string {
+  return `{"fullUrl":${JSON.stringify(entry.fullUrl)},"resource":${entry[STORED].json()},"search":${JSON.stringify(entry.search)}}`;
 }
 
 /** The body's JSON text: JSON.stringify's, except that stored entries of a Bundle are spliced in as they are. */
@@ -36,7 +43,7 @@ export function jsonBody(body: Resource, pretty: boolean): string {
   if (body.resourceType !== 'Bundle' || !body.entry?.some(isStoredEntry)) return JSON.stringify(body);
   const { entry, ...rest } = body;
   const head = JSON.stringify(rest);
-  const entries = entry.map((e) => (isStoredEntry(e) ? e[STORED]() : JSON.stringify(e)));
+  const entries = entry.map((e) => (isStoredEntry(e) ? storedEntryText(e) : JSON.stringify(e)));
   // head is a JSON object with at least resourceType: the entries go before its closing brace.
   return `${head.slice(0, -1)},"entry":[${entries.join(',')}]}`;
 }

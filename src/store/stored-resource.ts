@@ -19,7 +19,7 @@ import { sql } from './sql';
 import { orderResourceKeys } from './repository';
 
 /** The columns StoredResource.fromRow reads, from `resource r`, for a query run jsonAsText(). */
-export const STORED_COLUMNS = sql.raw('r.resource_type, r.id, r.content');
+export const STORED_COLUMNS = sql.raw('r.resource_type, r.id, r.content, r.compartments');
 
 const RESOURCE_TYPE_KEY = '"resourceType": ';
 
@@ -57,7 +57,9 @@ export class StoredResource {
     readonly resourceType: string,
     readonly id: string,
     /** The resource's JSON text, as PostgreSQL wrote it. */
-    private readonly body: string
+    private readonly body: string,
+    /** The patient compartments the row belongs to (as written: patientCompartments of the content). */
+    readonly compartments: readonly string[] = []
   ) {}
 
   /** ownResourceTypeAt, without the scan when the text holds a single resourceType key. */
@@ -70,7 +72,7 @@ export class StoredResource {
   }
 
   static fromRow(row: Record<string, unknown>): StoredResource {
-    return new StoredResource(row.resource_type as string, row.id as string, row.content as string);
+    return new StoredResource(row.resource_type as string, row.id as string, row.content as string, (row.compartments as string[] | null) ?? []);
   }
 
   /** The content, parsed on first use (the same object afterwards). */

@@ -50,6 +50,24 @@ test('a read leaves an AuditEvent, stored before the response arrived, naming th
   expect(row.rows.some((r) => r.compartments.includes(patient.id))).toBe(true);
 });
 
+test('a search names the patients of what it returned, matches and included resources alike', async () => {
+  const [first, second] = [
+    (await client.post('Patient', { resourceType: 'Patient', name: [{ family: 'Searched' }] })).body,
+    (await client.post('Patient', { resourceType: 'Patient', name: [{ family: 'Searched' }] })).body,
+  ];
+  const code = { coding: [{ system: 'urn:test:audit', code: 'search-patients' }] };
+  const observation = (await client.post('Observation', { resourceType: 'Observation', status: 'final', code, subject: { reference: `Patient/${first.id}` } })).body;
+  const encounter = (await client.post('Encounter', { resourceType: 'Encounter', status: 'finished', class: { code: 'AMB' }, subject: { reference: `Patient/${second.id}` } })).body;
+  await client.put(`Observation/${observation.id}`, { ...observation, encounter: { reference: `Encounter/${encounter.id}` } });
+  // The criteria name no patient: the patients come from the results.
+  const res = await client.get('Observation?code=urn:test:audit|search-patients&_include=Observation:encounter', { 'X-Request-Id': 'audit-search-results' });
+  expect(res.body.entry.map((e: any) => e.resource.resourceType)).toEqual(['Observation', 'Encounter']);
+  // One event per patient concerned (BALP's patient-specific pattern).
+  const events = await eventsFor('audit-search-results');
+  const patients = events.flatMap((event) => event.entity.filter((e: any) => e.role?.code === '1').map((e: any) => e.what.reference));
+  expect(patients.sort()).toEqual([`Patient/${first.id}`, `Patient/${second.id}`].sort());
+});
+
 test('failures and refusals are audited too, with their outcome', async () => {
   await client.get('Patient/not-there', { 'X-Request-Id': 'audit-404' });
   const [notFound] = await eventsFor('audit-404');
