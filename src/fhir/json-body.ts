@@ -18,9 +18,18 @@ type StoredEntry = BundleEntry & { [STORED]: StoredResource };
 export function storedEntry(fullUrl: string, stored: StoredResource, search: NonNullable<BundleEntry['search']>): BundleEntry {
   const entry = { fullUrl } as StoredEntry;
   // Defined in the order of the JSON (fullUrl, resource, search) for JSON.stringify's sake.
-  Object.defineProperty(entry, 'resource', { get: () => stored.resource, enumerable: true });
+  Object.defineProperty(entry, 'resource', {
+    get: () => stored.resource,
+    // Code that replaces the resource gets a plain entry, written from what it set.
+    set: (resource: Resource) => {
+      Object.defineProperty(entry, 'resource', { value: resource, writable: true, enumerable: true, configurable: true });
+      delete (entry as Partial<StoredEntry>)[STORED];
+    },
+    enumerable: true,
+    configurable: true,
+  });
   entry.search = search;
-  Object.defineProperty(entry, STORED, { value: stored });
+  Object.defineProperty(entry, STORED, { value: stored, configurable: true });
   return entry;
 }
 

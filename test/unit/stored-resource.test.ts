@@ -73,6 +73,11 @@ test('a Bundle body splices stored entries in as the same JSON JSON.stringify wr
   expect(isDeepStrictEqual(JSON.parse(spliced), JSON.parse(stringified))).toBe(true);
   expect(JSON.parse(spliced).entry[0].resource).toEqual(first);
   expect(jsonBody(bundle, true)).toBe(JSON.stringify(bundle, null, 2));
+  // An entry whose resource is replaced is written from the replacement.
+  const replaced = storedEntry('http://x/fhir/Basic/b', await stored({ resourceType: 'Basic', id: 'b' } as Resource), { mode: 'match' });
+  replaced.resource = { resourceType: 'Basic', id: 'b', code: { text: 'new' } } as Resource;
+  const withReplaced = JSON.parse(jsonBody({ resourceType: 'Bundle', type: 'searchset', entry: [replaced] }, false));
+  expect(withReplaced.entry[0].resource.code).toEqual({ text: 'new' });
   // A Bundle without stored entries is written by JSON.stringify alone.
   const plain: Bundle = { resourceType: 'Bundle', type: 'batch-response', entry: [{ response: { status: '200' } }] };
   expect(jsonBody(plain, false)).toBe(JSON.stringify(plain));
