@@ -72,12 +72,12 @@ function markSubsetted(resource: Resource): Resource {
   return { ...resource, meta: { ...resource.meta, tag: [...tags, SUBSETTED] } };
 }
 
-/** Applies _summary (true | text | data | false) and/or _elements to one resource. */
 /** Whether subsetResource returns the resource whole with these parameters. */
 export function keepsWhole(summary?: SummaryMode, elements?: string[]): boolean {
   return (summary === undefined || summary === 'false') && !(elements && elements.length);
 }
 
+/** Applies _summary (true | text | data | false) and/or _elements to one resource. */
 export function subsetResource(resource: Resource, summary?: SummaryMode, elements?: string[]): Resource {
   if (elements && elements.length && (summary === undefined || summary === 'false')) {
     const wanted = new Set(elements);

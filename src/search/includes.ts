@@ -2,7 +2,6 @@
  * _include and _revinclude (with :iterate and *): resources referenced by, or referencing,
  * the page's matches, fetched through the reference index and the caller's access filter.
  */
-import type { Resource } from '@medplum/fhirtypes';
 import type { RequestContext } from '../fhir/context';
 import { issue } from '../fhir/outcome';
 import { sql, type Sql } from '../store/sql';

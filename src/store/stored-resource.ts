@@ -3,7 +3,7 @@
  * reads its content.
  *
  * Why: a search page is mostly passed through. Parsing each row's JSON into objects and
- * serializing the Bundle back into JSON was half of the server's CPU for a search that
+ * serializing the Bundle back into JSON was about 40% of the server's CPU for a search that
  * returns some fifty resources with their _include targets (the strings are UTF-16 inside V8
  * as soon as a name is not ASCII, so each direction also converts). The text PostgreSQL sends
  * is already the resource's JSON: the response can carry it as it is (see fhir/json-body.ts),
