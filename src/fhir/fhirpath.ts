@@ -12,7 +12,7 @@
  *  - children() and descendants() always return nothing, which turns invariants such as
  *    "descendants().where(...).exists()" into false errors; here they walk the value.
  */
-import { FunctionAtom, SymbolAtom, fhirPathIs, getExpressionsForResourceType, getTypedPropertyValue, parseFhirPath } from '@medplum/core';
+import { FunctionAtom, SymbolAtom, fhirPathIs, getExpressionsForResourceType, parseFhirPath } from '@medplum/core';
 import type { Reference } from '@medplum/fhirtypes';
 import { referenceTarget } from './references';
 import { typedPropertyValue } from './typed-property';
@@ -56,7 +56,7 @@ function childrenOf(input: Typed[]): Typed[] {
     if (!value || typeof value !== 'object' || Array.isArray(value)) continue;
     for (const key of Object.keys(value)) {
       if (key === 'resourceType' || key.startsWith('_')) continue;
-      const child = getTypedPropertyValue(item as never, key) as Typed | Typed[] | undefined;
+      const child = typedPropertyValue(item, key);
       if (Array.isArray(child)) result.push(...child);
       else if (child) result.push(child);
     }
@@ -93,7 +93,7 @@ function stepEval(name: string) {
       const value = item.value;
       if (!value || typeof value !== 'object') continue;
       // `Observation` at the head of a path selects the resource itself.
-      if (value.resourceType !== undefined && value.resourceType === name) {
+      if (value.resourceType === name) {
         result.push(item);
         continue;
       }
