@@ -90,6 +90,7 @@ function entryRequest(ctx: RequestContext, entry: BundleEntry, index: number): F
     ifNoneExist: request.ifNoneExist,
     ifModifiedSince: request.ifModifiedSince,
     url: `${ctx.baseUrl}/${url}`,
+    entry: index,
   };
 }
 

@@ -136,6 +136,8 @@ export interface FhirRequest {
   url: string;
   /** For a create inside a transaction: the id the server already chose (so references could be rewritten). */
   assignedId?: string;
+  /** For an entry of a batch or transaction Bundle: its index in Bundle.entry (entries run in FHIR's order, not theirs). */
+  entry?: number;
   /**
    * A Provenance the client sent with this write: the X-Provenance header (parsed JSON), or a
    * Provenance entry of the same transaction Bundle that targets this entry. The provenance

@@ -88,6 +88,16 @@ export function serverForm(version: SignedVersion): string {
 }
 
 /**
+ * The payload of the server's signature: a Provenance of one version signs its server form; a
+ * Provenance of several (the writes of one transaction on one patient record) signs the JCS
+ * of the array of their server forms, in target order. Which of the two a signature covers
+ * is told by its header: `tgt` is one reference, or an array of them.
+ */
+export function serverPayload(forms: string[], several: boolean): string {
+  return several ? `[${forms.join(',')}]` : forms[0];
+}
+
+/**
  * What a client signs: the resource as it will be stored, without what the server assigns
  * and the client cannot know: meta.versionId, meta.lastUpdated and meta.source (meta itself
  * when nothing else is left in it), and the id of a resource created by POST. A deletion has

@@ -11,7 +11,7 @@ import { referenceTarget } from '../fhir/references';
 import type { KeyStore } from '../keys/keystore';
 import type { Database } from '../store/database';
 import { sql } from '../store/sql';
-import { clientForm, serverForm, sha256, statementOf, type SignedVersion } from './canonical';
+import { clientForm, serverForm, serverPayload, sha256, statementOf, type SignedVersion } from './canonical';
 import { parseSignatureData, verifyDetached, type DetachedJws } from './jws';
 import { JOSE, VERIFICATION_SIGNATURE } from './record';
 
@@ -155,32 +155,56 @@ export async function checkAuthorSignature(
   };
 }
 
-/** The server's verification signature: target digest, Provenance statement, key, signature. */
+/** A target version of a Provenance as the verifier found it (version undefined: not stored). */
+export interface SignedTarget {
+  reference: string;
+  version?: SignedVersion;
+}
+
+function listed(references: string[]): string {
+  return references.length === 1 ? references[0] : `${references.length} versions (${references.join(', ')})`;
+}
+
+/**
+ * The server's verification signature: target digests, Provenance statement, key, signature.
+ * `tgt` in its header is one version reference (the payload is that version's server form) or
+ * an array of them (the payload is the array of their forms, see serverPayload).
+ */
 export async function checkServerSignature(
   keys: KeyStore,
   provenance: Provenance,
   index: number,
-  version: SignedVersion | undefined,
-  target: string
+  targets: SignedTarget[]
 ): Promise<SignatureCheck & { header?: DetachedJws['header'] }> {
   const signature = (provenance.signature ?? [])[index];
   const jws = parse(index, 'server', signature);
   if (!('compact' in jws)) return jws;
   const info = { ...base(index, 'server', signature, jws), header: jws.header };
-  if (jws.header.tgt !== target) {
-    return { ...info, result: 'statement-mismatch', message: `the signature is about ${String(jws.header.tgt)}, but the Provenance's target is ${target}` };
-  }
-  if (!version) {
-    return { ...info, result: 'target-missing', message: `${target} is not stored (removed from the database, or expunged)` };
-  }
-  const payload = serverForm(version);
-  const digest = sha256(payload);
-  if (jws.header.dig !== digest) {
+  const references = targets.map((t) => t.reference);
+  const several = Array.isArray(jws.header.tgt);
+  const signed: unknown[] = several ? (jws.header.tgt as unknown[]) : [jws.header.tgt];
+  if (signed.length !== references.length || signed.some((tgt, i) => tgt !== references[i])) {
     return {
       ...info,
-      result: 'digest-mismatch',
-      message: `${target} as stored is not what was signed: its canonical SHA-256 is ${digest}, the signature covers ${String(jws.header.dig)}`,
+      result: 'statement-mismatch',
+      message: `the signature is about ${signed.map(String).join(', ')}, but the Provenance's target is ${references.join(', ')}`,
     };
+  }
+  const missing = targets.filter((t) => !t.version).map((t) => t.reference);
+  if (missing.length) {
+    return { ...info, result: 'target-missing', message: `${missing.join(', ')} ${missing.length === 1 ? 'is' : 'are'} not stored (removed from the database, or expunged)` };
+  }
+  const forms = targets.map((t) => serverForm(t.version as SignedVersion));
+  const payload = serverPayload(forms, several);
+  const digests = several ? forms.map(sha256) : [sha256(payload)];
+  const signedDigests: unknown[] = several ? (Array.isArray(jws.header.dig) ? jws.header.dig : []) : [jws.header.dig];
+  const changed = digests.flatMap((digest, i) =>
+    signedDigests[i] === digest
+      ? []
+      : [`${references[i]} as stored is not what was signed: its canonical SHA-256 is ${digest}, the signature covers ${String(signedDigests[i])}`]
+  );
+  if (changed.length) {
+    return { ...info, result: 'digest-mismatch', message: changed.join('; ') };
   }
   const statement = sha256(statementOf(provenance, index));
   if (jws.header.stm !== statement) {
@@ -195,7 +219,11 @@ export async function checkServerSignature(
     return { ...info, result: 'unknown-key', message: `no server key with kid "${jws.header.kid}" is known (not in the JWKS)` };
   }
   if (!(await verifyDetached(jws, payload, key.key, [key.alg]))) {
-    return { ...info, result: 'bad-signature', message: `the server signature (kid "${key.kid}") does not verify although ${target} and the Provenance match their digests: the signature data was altered` };
+    return {
+      ...info,
+      result: 'bad-signature',
+      message: `the server signature (kid "${key.kid}") does not verify although ${listed(references)} and the Provenance match their digests: the signature data was altered`,
+    };
   }
-  return { ...info, result: 'valid', message: `the server signature (kid "${key.kid}", ${key.alg}) verifies over ${target} as stored` };
+  return { ...info, result: 'valid', message: `the server signature (kid "${key.kid}", ${key.alg}) verifies over ${listed(references)} as stored` };
 }

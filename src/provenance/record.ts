@@ -1,8 +1,10 @@
 /**
- * The Provenance of one write, before the server signs it: the exact version as target, when
+ * The Provenance of a write, before the server signs it: the exact version as target, when
  * it was recorded, who wrote it (author, custodian organization, client application), the
  * v3 DataOperation, the version it replaced, the purpose of use, and what the client added
  * (X-Provenance or a transaction entry: its agents, reason, policy, entities and signatures).
+ * The writes of one transaction that belong to the same patient record and activity share
+ * one Provenance (addTarget): one activity, one set of agents, several exact versions.
  */
 import type { Coding, Device, Provenance, ProvenanceAgent, Reference, Signature } from '@medplum/fhirtypes';
 import type { Principal } from '../fhir/context';
@@ -66,6 +68,11 @@ function serverAgents(principal: Principal, baseUrl: string): ProvenanceAgent[] 
   return agents;
 }
 
+/** The v3 DataOperation a write is recorded as. */
+export function activityCode(interaction: WriteEvent['interaction']): string {
+  return ACTIVITY[interaction].code as string;
+}
+
 /** The Provenance of a write, without the server's signature (client signatures included). */
 export function buildProvenance(
   id: string,
@@ -82,11 +89,7 @@ export function buildProvenance(
     activity: { coding: [ACTIVITY[event.interaction]] },
     agent: serverAgents(principal, baseUrl),
   };
-  if (event.interaction !== 'create' && event.previous?.meta?.versionId) {
-    provenance.entity = [
-      { role: 'revision', what: { reference: versionReference(event.resourceType, event.id, event.previous.meta.versionId) } },
-    ];
-  }
+  addRevision(provenance, event);
   if (principal.purposeOfUse?.length) {
     provenance.reason = principal.purposeOfUse.map((code) => ({ coding: [{ system: ACT_REASON, code }] }));
   }
@@ -108,6 +111,26 @@ export function buildProvenance(
     if (signatures.length) provenance.signature = signatures;
   }
   return provenance;
+}
+
+/** The version a write replaced, as an entity of its Provenance. */
+function addRevision(provenance: Provenance, event: WriteEvent): void {
+  if (event.interaction !== 'create' && event.previous?.meta?.versionId) {
+    const what = { reference: versionReference(event.resourceType, event.id, event.previous.meta.versionId) };
+    provenance.entity = [...(provenance.entity ?? []), { role: 'revision', what }];
+  }
+}
+
+/**
+ * A Provenance built for the first of several writes of one transaction, record and activity,
+ * made to record all of them: their versions as targets, the latest time, the versions they
+ * replaced. (Built without client additions: a write that brings its own Provenance keeps it.)
+ */
+export function recordTargets(provenance: Provenance, events: WriteEvent[]): void {
+  provenance.target = events.map((event) => ({ reference: versionReference(event.resourceType, event.id, event.versionId) }));
+  provenance.recorded = events.map((event) => event.lastUpdated).reduce((latest, time) => (time > latest ? time : latest));
+  delete provenance.entity;
+  events.forEach((event) => addRevision(provenance, event));
 }
 
 /** The client's signatures, in the order they came. */

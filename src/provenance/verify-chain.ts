@@ -17,7 +17,7 @@ import { canonicalize, sha256 } from './canonical';
 import { isServerSignature } from './checks';
 import { parseSignatureData } from './jws';
 import { problem, verificationParameters } from './report';
-import { loadVersions } from './versions';
+import { loadVersions, parseVersionReference, type VersionRef } from './versions';
 import { checkProvenance } from './verify';
 import { UNPROVENANCED } from './writer';
 
@@ -32,9 +32,6 @@ interface LinkRow {
   seq: number;
   provenance_id: string;
   hash: string;
-  target_type: string;
-  target_id: string;
-  target_version: number;
   content: Provenance | null;
 }
 
@@ -72,7 +69,7 @@ function chainHeader(content: Provenance | null): Record<string, unknown> | unde
 
 async function linkRows(ctx: RequestContext, chain: number, from: number, to: number): Promise<LinkRow[]> {
   const result = await ctx.services.db.query<LinkRow>(
-    sql`SELECT l.seq, l.provenance_id, l.hash, l.target_type, l.target_id, l.target_version, h.content
+    sql`SELECT l.seq, l.provenance_id, l.hash, h.content
         FROM provenance_link l LEFT JOIN resource_history h ON h.rid = l.provenance_rid AND h.version_id = 1
         WHERE l.chain = ${chain} AND l.seq BETWEEN ${from} AND ${to} ORDER BY l.seq`
   );
@@ -90,10 +87,9 @@ async function walk(ctx: RequestContext, head: Head, from: number, to: number, r
   let checked = 0;
   for (let start = from; start <= to; start += BATCH) {
     const rows = await linkRows(ctx, c, start, Math.min(to, start + BATCH - 1));
-    const loaded = await loadVersions(
-      ctx.services.db,
-      rows.map((r) => ({ resourceType: r.target_type, id: r.target_id, versionId: String(r.target_version) }))
-    );
+    // The versions the batch's Provenances are about, in one read (a malformed target is left to checkProvenance).
+    const refs = rows.flatMap((r) => (r.content?.target ?? []).map((t) => parseVersionReference(t.reference, ctx.baseUrl)));
+    const loaded = await loadVersions(ctx.services.db, refs.filter((ref): ref is VersionRef => ref !== undefined));
     for (const row of rows) {
       const where = `chain ${c} seq ${row.seq}`;
       if (row.seq > prev.seq + 1) {
@@ -102,7 +98,7 @@ async function walk(ctx: RequestContext, head: Head, from: number, to: number, r
       }
       checked++;
       if (!row.content) {
-        report.add(problem('provenance-missing', `Provenance/${row.provenance_id} (${where}, recording ${row.target_type}/${row.target_id}/_history/${row.target_version}) is missing from the database`));
+        report.add(problem('provenance-missing', `Provenance/${row.provenance_id} (${where}) is missing from the database`));
         prev = { seq: row.seq, id: row.provenance_id };
         continue;
       }
@@ -147,7 +143,7 @@ async function walk(ctx: RequestContext, head: Head, from: number, to: number, r
   return checked;
 }
 
-/** Resource versions in scope that no Provenance records. */
+/** Resource versions in scope that no Provenance of a chain records (a removed link takes its targets with it). */
 async function unprovenanced(ctx: RequestContext, scope: ChainScope, report: ChainReport): Promise<void> {
   const where: Sql[] = [sql`h.resource_type <> ALL(${[...UNPROVENANCED]}::text[])`];
   if (scope.start) where.push(sql`h.last_updated >= ${scope.start}`);
@@ -156,7 +152,8 @@ async function unprovenanced(ctx: RequestContext, scope: ChainScope, report: Cha
   const result = await ctx.services.db.query<{ resource_type: string; id: string; version_id: number }>(
     sql`SELECT h.resource_type, h.id, h.version_id FROM resource_history h
         WHERE ${sql.and(where)}
-          AND NOT EXISTS (SELECT 1 FROM provenance_link l WHERE l.target_rid = h.rid AND l.target_version = h.version_id)
+          AND NOT EXISTS (SELECT 1 FROM provenance_target t JOIN provenance_link l ON l.provenance_rid = t.provenance_rid
+                          WHERE t.target_rid = h.rid AND t.target_version = h.version_id)
         ORDER BY h.last_updated LIMIT ${MAX_ISSUES + 1}`
   );
   for (const row of result.rows) {

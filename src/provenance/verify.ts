@@ -1,6 +1,6 @@
 /**
- * $verify-signature: recomputes the canonical form of the version a Provenance is about, as
- * stored now, and checks every signature of the Provenance against it; on a resource, does
+ * $verify-signature: recomputes the canonical form of the versions a Provenance is about, as
+ * stored now, and checks every signature of the Provenance against them; on a resource, does
  * that for the Provenance of each of its versions (or of the one asked for).
  */
 import type { OperationOutcomeIssue, Parameters, ParametersParameter, Provenance } from '@medplum/fhirtypes';
@@ -11,7 +11,7 @@ import { ridOf } from '../store/rid';
 import { sql } from '../store/sql';
 import { checkAuthorSignature, checkServerSignature, isServerSignature, type SignatureCheck } from './checks';
 import { problem, signatureIssue, signaturePart, verificationParameters } from './report';
-import { loadVersions, parseVersionReference, refKey, type LoadedVersion } from './versions';
+import { loadVersions, parseVersionReference, refKey, type LoadedVersion, type VersionRef } from './versions';
 
 export interface ProvenanceReport {
   valid: boolean;
@@ -29,7 +29,7 @@ export interface CheckOptions {
   linked?: boolean;
 }
 
-/** Every signature of a Provenance against the version it is about, as stored now. */
+/** Every signature of a Provenance against the versions it is about, as stored now. */
 export async function checkProvenance(ctx: RequestContext, provenance: Provenance, options: CheckOptions = {}): Promise<ProvenanceReport> {
   const { loaded } = options;
   const { services, baseUrl } = ctx;
@@ -37,23 +37,35 @@ export async function checkProvenance(ctx: RequestContext, provenance: Provenanc
   const checks: SignatureCheck[] = [];
   let header: Record<string, unknown> | undefined;
   const name = `Provenance/${provenance.id}`;
-  const ref = provenance.target?.length === 1 ? parseVersionReference(provenance.target[0].reference, baseUrl) : undefined;
+  const parsed = (provenance.target ?? []).map((t) => parseVersionReference(t.reference, baseUrl));
+  const refs = parsed.length && parsed.every((ref) => ref !== undefined) ? (parsed as VersionRef[]) : undefined;
+  const targets = refs?.map(refKey) ?? [];
   const signatures = provenance.signature ?? [];
-  if (!ref) {
-    issues.push(problem('malformed', `${name} must have exactly one version-specific target to be verified`, 'Provenance.target'));
+  if (!refs) {
+    issues.push(problem('malformed', `${name} must have version-specific targets (Type/id/_history/v) to be verified`, 'Provenance.target'));
   } else if (signatures.length === 0) {
     issues.push(problem('malformed', `${name} has no signature`, 'Provenance.signature'));
   } else {
-    const target = refKey(ref);
-    const version = (loaded?.has(target) ? loaded : await loadVersions(services.db, [ref])).get(target);
+    const unloaded = refs.filter((ref) => !loaded?.has(refKey(ref)));
+    const versions = unloaded.length ? new Map([...(loaded ?? []), ...(await loadVersions(services.db, unloaded))]) : (loaded as Map<string, LoadedVersion>);
     const users = new UserStore(services.db);
     for (const [index, signature] of signatures.entries()) {
       if (isServerSignature(signature)) {
-        const { header: h, ...check } = await checkServerSignature(services.keys, provenance, index, version, target);
+        const signed = targets.map((reference) => ({ reference, version: versions.get(reference) }));
+        const { header: h, ...check } = await checkServerSignature(services.keys, provenance, index, signed);
         header = h;
         checks.push(check);
+      } else if (targets.length > 1) {
+        checks.push({
+          index,
+          role: 'author',
+          result: 'malformed',
+          message: `an author's signature covers one version, but ${name} has ${targets.length} targets`,
+          ...(signature.type && { type: signature.type }),
+          ...(signature.who && { who: signature.who }),
+        });
       } else {
-        checks.push(await checkAuthorSignature(services.db, { users, recorded: true }, baseUrl, signature, index, version, target));
+        checks.push(await checkAuthorSignature(services.db, { users, recorded: true }, baseUrl, signature, index, versions.get(targets[0]), targets[0]));
       }
     }
     // An author signature fails too when the version changed; the server's digest tells which it is.
@@ -61,7 +73,7 @@ export async function checkProvenance(ctx: RequestContext, provenance: Provenanc
       for (const check of checks) {
         if (check.role === 'author' && check.result === 'bad-signature') {
           check.result = 'digest-mismatch';
-          check.message = `${target} changed since it was signed (see the server signature's digest); ${check.message}`;
+          check.message = `${targets[0]} changed since it was signed (see the server signature's digest); ${check.message}`;
         }
       }
     }
@@ -69,8 +81,11 @@ export async function checkProvenance(ctx: RequestContext, provenance: Provenanc
       const found = signatureIssue(provenance.id as string, check);
       if (found) issues.push(found);
     }
-    if (version?.currentCopyDiffers) {
-      issues.push(problem('current-copy-mismatch', `the current copy of ${version.resourceType}/${version.id} (what reads return) differs from its stored version ${version.versionId}`));
+    for (const target of targets) {
+      const version = versions.get(target);
+      if (version?.currentCopyDiffers) {
+        issues.push(problem('current-copy-mismatch', `the current copy of ${version.resourceType}/${version.id} (what reads return) differs from its stored version ${version.versionId}`));
+      }
     }
     const linked =
       options.linked ??
@@ -84,7 +99,7 @@ export async function checkProvenance(ctx: RequestContext, provenance: Provenanc
     name: 'provenance',
     part: [
       { name: 'reference', valueReference: { reference: name } },
-      ...(ref ? [{ name: 'target', valueReference: { reference: refKey(ref) } }] : []),
+      ...targets.map((reference) => ({ name: 'target', valueReference: { reference } })),
       { name: 'result', valueBoolean: valid },
       ...checks.map(signaturePart),
     ],
@@ -123,7 +138,7 @@ export async function verifyResourceVersions(ctx: RequestContext, resourceType: 
   // Versions that history holds or that a Provenance records (a version removed from history still has its Provenance).
   const versions = await services.db.query<{ v: number }>(
     sql`SELECT v FROM (SELECT version_id AS v FROM resource_history WHERE rid = ${rid}
-                       UNION SELECT target_version FROM provenance_link WHERE target_rid = ${rid}) x
+                       UNION SELECT target_version FROM provenance_target WHERE target_rid = ${rid}) x
         WHERE TRUE${wanted} ORDER BY v`
   );
   if (versions.rows.length === 0) {
@@ -132,9 +147,10 @@ export async function verifyResourceVersions(ctx: RequestContext, resourceType: 
   const refs = versions.rows.map((row) => ({ resourceType, id, versionId: String(row.v) }));
   const loaded = await loadVersions(services.db, refs);
   const links = await services.db.query<{ target_version: number; provenance_id: string; content: Provenance | null }>(
-    sql`SELECT l.target_version, l.provenance_id, h.content FROM provenance_link l
-        LEFT JOIN resource_history h ON h.rid = l.provenance_rid AND h.version_id = 1
-        WHERE l.target_rid = ${rid} ORDER BY l.target_version, l.seq`
+    sql`SELECT t.target_version, l.provenance_id, h.content FROM provenance_target t
+        JOIN provenance_link l ON l.provenance_rid = t.provenance_rid
+        LEFT JOIN resource_history h ON h.rid = t.provenance_rid AND h.version_id = 1
+        WHERE t.target_rid = ${rid} ORDER BY t.target_version, l.chain, l.seq`
   );
   const parts: ParametersParameter[] = [];
   const issues: OperationOutcomeIssue[] = [];

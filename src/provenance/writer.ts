@@ -4,6 +4,9 @@
  * afterWrite (inside the transaction, once per version written) checks what the client sent
  * with the write (X-Provenance or a transaction entry) and verifies its signatures before the
  * write can commit, builds the Provenance and snapshots the canonical form of the version.
+ * The writes of one transaction on the same patient record with the same activity share one
+ * Provenance (a transaction Bundle of a patient's record: one Provenance, one signature over
+ * all of its versions), except a write that brings its own Provenance, which keeps it.
  * Signing waits for the end of the transaction (WriteTx.beforeCommit): only then are the
  * chain heads locked (in chain order, so transactions cannot deadlock on them), each
  * Provenance signed with its chain position and its predecessor's hash, queued, and the heads
@@ -19,10 +22,10 @@ import type { Services, WriteEvent } from '../services';
 import { ridOf } from '../store/rid';
 import { sql } from '../store/sql';
 import type { WriteTx } from '../store/write-tx';
-import { canonicalize, serverForm, sha256, statementOf, type SignedVersion } from './canonical';
+import { canonicalize, serverForm, serverPayload, sha256, statementOf, type SignedVersion } from './canonical';
 import { checkAuthorSignature, recordAuthorKey, signerOf } from './checks';
 import { signDetached, toSignatureData } from './jws';
-import { buildProvenance, clientSignatures, JOSE, serverDevice, VERIFICATION_SIGNATURE, versionReference } from './record';
+import { activityCode, buildProvenance, recordTargets, clientSignatures, JOSE, serverDevice, VERIFICATION_SIGNATURE, versionReference } from './record';
 import { loadVersions, parseVersionReference, refKey } from './versions';
 import { mintId } from '../store/rid';
 
@@ -32,9 +35,12 @@ export const UNPROVENANCED = new Set(['AuditEvent', 'Provenance']);
 interface Pending {
   id: string;
   chain: number;
-  event: WriteEvent;
-  /** Canonical JSON of the version as stored (what the server signs). */
-  payload: string;
+  /** Later writes of the same record and activity join this Provenance; none join one the client sent. */
+  group?: string;
+  /** The writes it records, in target order. */
+  events: WriteEvent[];
+  /** Canonical JSON of each version as stored (what the server signs). */
+  forms: string[];
   provenance: Provenance;
   /** Where the client's part came from (X-Provenance header, a transaction entry): validated once signed. */
   source?: string;
@@ -49,6 +55,25 @@ interface TxState {
 export function chainOf(event: Pick<WriteEvent, 'resourceType' | 'id' | 'compartments'>, chains: number): number {
   const key = event.compartments[0] ?? `${event.resourceType}/${event.id}`;
   return createHash('sha256').update(key).digest().readUInt32BE(0) % chains;
+}
+
+/**
+ * The writes that may share a Provenance: same patient record (so the same chain and the same
+ * compartment) and same activity. A version outside every patient compartment gets its own.
+ */
+function groupOf(event: WriteEvent): string | undefined {
+  return event.compartments.length ? `${event.compartments[0]} ${activityCode(event.interaction)}` : undefined;
+}
+
+/**
+ * A shared Provenance lists its versions in the order of the Bundle's entries (a transaction
+ * runs its entries in FHIR's order, deletes first, then creates, then updates).
+ */
+function inEntryOrder(p: Pending): void {
+  const order = p.events.map((event, i) => i).sort((a, b) => (p.events[a].request?.entry ?? a) - (p.events[b].request?.entry ?? b));
+  p.events = order.map((i) => p.events[i]);
+  p.forms = order.map((i) => p.forms[i]);
+  recordTargets(p.provenance, p.events);
 }
 
 function unprocessable(source: string, message: string, expression?: string): never {
@@ -84,6 +109,13 @@ export class ProvenanceWriter {
     };
     let state = this.states.get(tx);
     const supplied = event.request?.provenance;
+    const group = supplied ? undefined : groupOf(event);
+    const shared = group !== undefined ? state?.pending.find((p) => p.group === group) : undefined;
+    if (shared) {
+      shared.events.push(event);
+      shared.forms.push(serverForm(version));
+      return;
+    }
     const client = supplied ? await this.acceptClientProvenance(ctx, tx, version, supplied) : undefined;
     const id = supplied?.id ?? mintId('Provenance');
     if (supplied?.id && state?.pending.some((p) => p.id === id)) {
@@ -96,7 +128,7 @@ export class ProvenanceWriter {
       const current = state;
       tx.beforeCommit(() => this.commit(tx, current));
     }
-    state.pending.push({ id, chain: chainOf(event, this.chains), event, payload: serverForm(version), provenance, source: supplied?.source });
+    state.pending.push({ id, chain: chainOf(event, this.chains), group, events: [event], forms: [serverForm(version)], provenance, source: supplied?.source });
   }
 
   /** The client's Provenance for this write, its signatures verified with the signers' registered keys. */
@@ -169,43 +201,47 @@ export class ProvenanceWriter {
     const heads = await this.lockHeads(tx, chains);
     const key = await this.services.keys.recordSigningKey(tx);
     const links: Record<string, unknown>[] = [];
+    const targets: Record<string, unknown>[] = [];
     for (const p of pending) {
+      if (p.events.length > 1) inEntryOrder(p);
       const head = heads.get(p.chain) as { seq: number; hash?: string; id?: string };
       const seq = head.seq + 1;
       const signatures = p.provenance.signature ?? [];
-      const target = versionReference(p.event.resourceType, p.event.id, p.event.versionId);
+      const versions = p.events.map((e) => versionReference(e.resourceType, e.id, e.versionId));
+      const several = versions.length > 1;
+      const payload = serverPayload(p.forms, several);
       const header = {
         alg: key.alg,
         kid: key.kid,
-        tgt: target,
-        dig: sha256(p.payload),
+        tgt: several ? versions : versions[0],
+        dig: several ? p.forms.map(sha256) : sha256(payload),
         stm: sha256(statementOf(p.provenance, signatures.length)),
         chn: p.chain,
         seq,
         ...(head.hash && { prv: head.hash }),
       };
-      const data = toSignatureData(signDetached(key.privateKey, header, p.payload));
+      const data = toSignatureData(signDetached(key.privateKey, header, payload));
       p.provenance.signature = [
         ...signatures,
         { type: [VERIFICATION_SIGNATURE], when: new Date().toISOString(), who: serverDevice(ctx.baseUrl), sigFormat: JOSE, data },
       ];
       if (p.source) await this.validate(p.provenance, p.source);
-      const { resource } = await this.services.repo.create(ctx, p.provenance, { internal: true, id: p.id, compartments: p.event.compartments });
+      // All of them are in one patient's compartment first; a version may be in others too.
+      const compartments = several ? [...new Set(p.events.flatMap((e) => e.compartments))] : p.events[0].compartments;
+      const { resource } = await this.services.repo.create(ctx, p.provenance, { internal: true, id: p.id, compartments });
       const hash = sha256(canonicalize(resource));
       Object.assign(head, { seq, hash, id: p.id });
-      links.push({
-        chain: p.chain,
-        seq,
-        provenance_id: p.id,
-        provenance_rid: ridOf('Provenance', p.id),
-        hash,
-        target_rid: ridOf(p.event.resourceType, p.event.id),
-        target_type: p.event.resourceType,
-        target_id: p.event.id,
-        target_version: Number(p.event.versionId),
-        compartments: p.event.compartments,
-        recorded: p.event.lastUpdated,
-      });
+      const provenanceRid = ridOf('Provenance', p.id);
+      links.push({ chain: p.chain, seq, provenance_id: p.id, provenance_rid: provenanceRid, hash, compartments, recorded: p.provenance.recorded });
+      for (const e of p.events) {
+        targets.push({
+          target_rid: ridOf(e.resourceType, e.id),
+          target_version: Number(e.versionId),
+          provenance_rid: provenanceRid,
+          target_type: e.resourceType,
+          target_id: e.id,
+        });
+      }
     }
     const moved = chains.map((chain) => ({ chain, ...heads.get(chain) }));
     // Written with the transaction's last flush, in the same statement as the Provenances and
@@ -216,11 +252,16 @@ export class ProvenanceWriter {
           WHERE c.chain = h.chain`
     );
     tx.queueStatement(
-      sql`INSERT INTO provenance_link (chain, seq, provenance_id, provenance_rid, hash, target_rid, target_version, target_type, target_id, compartments, recorded)
-          SELECT chain, seq, provenance_id, provenance_rid, hash, target_rid, target_version, target_type, target_id, compartments, recorded
+      sql`INSERT INTO provenance_link (chain, seq, provenance_id, provenance_rid, hash, compartments, recorded)
+          SELECT chain, seq, provenance_id, provenance_rid, hash, compartments, recorded
           FROM jsonb_to_recordset(${JSON.stringify(links)}::jsonb) AS l(
-            chain integer, seq bigint, provenance_id text, provenance_rid uuid, hash text, target_rid uuid, target_version integer,
-            target_type text, target_id text, compartments text[], recorded timestamptz)`
+            chain integer, seq bigint, provenance_id text, provenance_rid uuid, hash text, compartments text[], recorded timestamptz)`
+    );
+    tx.queueStatement(
+      sql`INSERT INTO provenance_target (target_rid, target_version, provenance_rid, target_type, target_id)
+          SELECT target_rid, target_version, provenance_rid, target_type, target_id
+          FROM jsonb_to_recordset(${JSON.stringify(targets)}::jsonb) AS t(
+            target_rid uuid, target_version integer, provenance_rid uuid, target_type text, target_id text)`
     );
     this.states.delete(tx);
   }

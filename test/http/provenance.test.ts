@@ -126,7 +126,7 @@ test('each Provenance of a chain signs its predecessor hash; the head follows', 
   expect(Number(head.rows[0].seq)).toBeGreaterThanOrEqual(hb.seq);
 });
 
-test('a transaction records one Provenance per entry; a rolled-back one records none', async () => {
+test('a transaction records one Provenance per patient record and activity; a rolled-back one records none', async () => {
   const res = await client.post('', {
     resourceType: 'Bundle',
     type: 'transaction',
@@ -141,13 +141,17 @@ test('a transaction records one Provenance per entry; a rolled-back one records 
   });
   expect(res.status).toBe(200);
   const locations = res.body.entry.map((e: any) => e.response.location.replace(`${server.baseUrl}/`, ''));
-  for (const location of locations) {
-    await only(location);
-  }
   const patientId = locations[0].split('/')[1];
-  const obsProvenance = await only(locations[1]);
-  const rows = await server.pool.query(`SELECT compartments FROM resource WHERE resource_type = 'Provenance' AND id = $1`, [obsProvenance.id]);
+  // The Patient and its Observation: one Provenance recording both versions, in entry order.
+  const shared = await only(locations[0]);
+  expect((await only(locations[1])).id).toBe(shared.id);
+  expect(shared.target.map((t: any) => t.reference)).toEqual([locations[0], locations[1]]);
+  const rows = await server.pool.query(`SELECT compartments FROM resource WHERE resource_type = 'Provenance' AND id = $1`, [shared.id]);
   expect(rows.rows[0].compartments).toEqual([patientId]);
+  // The Basic is in no patient's record: a Provenance of its own.
+  const basic = await only(locations[2]);
+  expect(basic.id).not.toBe(shared.id);
+  expect(basic.target).toEqual([{ reference: locations[2] }]);
 
   const before = await server.pool.query(`SELECT count(*)::int AS n FROM resource WHERE resource_type = 'Provenance'`);
   const failed = await client.post('', {
