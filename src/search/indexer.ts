@@ -37,9 +37,11 @@ const TABLES: { table: keyof IndexRows; name: string; columns: string[]; types: 
 
 export const INDEX_TABLES = TABLES.map((t) => t.name);
 
+type Value = string | number | null;
+
 /** Column-wise arrays for unnest(): one array per column. */
-function columns(rows: unknown[][], width: number): unknown[][] {
-  const result: unknown[][] = Array.from({ length: width }, () => new Array(rows.length));
+function columns(rows: Value[][], width: number): Value[][] {
+  const result: Value[][] = Array.from({ length: width }, () => new Array(rows.length));
   for (let i = 0; i < rows.length; i++) {
     const row = rows[i];
     for (let c = 0; c < width; c++) result[c][i] = row[c];
@@ -66,9 +68,9 @@ export class SearchIndexer implements ResourceIndexer {
       } else if (stale.length) {
         statements.push(sql`DELETE FROM ${sql.raw(name)} WHERE rid = ANY(${stale}::uuid[])`);
       }
-      const data = rows[table] as unknown[][];
+      const data = rows[table] as Value[][];
       if (data.length) {
-        const arrays = columns(data, cols.length).map((values, i) => sql`${values}::${sql.raw(types[i])}[]`);
+        const arrays = columns(data, cols.length).map((values, i) => sql`${sql.array(values)}::${sql.raw(types[i])}[]`);
         statements.push(sql`INSERT INTO ${sql.raw(name)} (${sql.raw(cols.join(', '))}) SELECT * FROM unnest(${sql.join(arrays, ', ')})`);
       }
     }
