@@ -117,7 +117,7 @@ export function buildProvenance(
 function addRevision(provenance: Provenance, event: WriteEvent): void {
   if (event.interaction !== 'create' && event.previous?.meta?.versionId) {
     const what = { reference: versionReference(event.resourceType, event.id, event.previous.meta.versionId) };
-    provenance.entity = [...(provenance.entity ?? []), { role: 'revision', what }];
+    (provenance.entity ??= []).push({ role: 'revision', what });
   }
 }
 

@@ -155,6 +155,8 @@ export async function verifyResourceVersions(ctx: RequestContext, resourceType: 
   const parts: ParametersParameter[] = [];
   const issues: OperationOutcomeIssue[] = [];
   let signatures = 0;
+  // A Provenance shared by several versions of this resource (written in one transaction) is checked once.
+  const checked = new Set<string>();
   for (const ref of refs) {
     const mine = links.rows.filter((row) => String(row.target_version) === ref.versionId);
     if (mine.length === 0) {
@@ -166,6 +168,8 @@ export async function verifyResourceVersions(ctx: RequestContext, resourceType: 
         issues.push(problem('provenance-missing', `Provenance/${row.provenance_id}, recorded for ${refKey(ref)}, is missing from the database`));
         continue;
       }
+      if (checked.has(row.provenance_id)) continue;
+      checked.add(row.provenance_id);
       const report = await checkProvenance(ctx, row.content, { loaded, linked: true });
       parts.push(report.part);
       issues.push(...report.issues);

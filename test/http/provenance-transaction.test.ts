@@ -590,3 +590,21 @@ test('a transaction that fails records no Provenance, no link and no target rows
   const chain = await client.get(`$verify-chain?patient=${patientId}`);
   expect([result(chain.body), problems(chain.body)]).toEqual([true, []]);
 });
+
+test('two versions of one resource written by one transaction: $verify-signature on it checks their shared Provenance once', async () => {
+  const patientId = await newPatient('Twice');
+  const patch = Buffer.from(JSON.stringify([{ op: 'add', path: '/active', value: true }])).toString('base64');
+  await transaction([
+    { resource: { resourceType: 'Patient', id: patientId, name: [{ family: 'Twice' }], gender: 'female' }, request: { method: 'PUT', url: `Patient/${patientId}` } },
+    { resource: { resourceType: 'Binary', contentType: 'application/json-patch+json', data: patch }, request: { method: 'PATCH', url: `Patient/${patientId}` } },
+  ]);
+  const shared = await only(`Patient/${patientId}/_history/3`);
+  expect(targets(shared)).toEqual([`Patient/${patientId}/_history/2`, `Patient/${patientId}/_history/3`]);
+
+  const res = await client.get(`Patient/${patientId}/$verify-signature`);
+  expect([res.status, result(res.body), problems(res.body)]).toEqual([200, true, []]);
+  const checked = (res.body.parameter ?? []).filter((p: any) => p.name === 'provenance');
+  // Version 1's own Provenance, then the shared one, listed once with both of its targets.
+  expect(checked.map((p: any) => partValue(p, 'reference').reference)).toEqual([expect.any(String), `Provenance/${shared.id}`]);
+  expect(parts(checked[1], 'target').map((t: any) => t.valueReference.reference)).toEqual(targets(shared));
+});
