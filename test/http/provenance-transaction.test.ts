@@ -608,3 +608,21 @@ test('two versions of one resource written by one transaction: $verify-signature
   expect(checked.map((p: any) => partValue(p, 'reference').reference)).toEqual([expect.any(String), `Provenance/${shared.id}`]);
   expect(parts(checked[1], 'target').map((t: any) => t.valueReference.reference)).toEqual(targets(shared));
 });
+
+test('_revinclude=Provenance:target finds the shared Provenance once for all the matches it records', async () => {
+  const pt = uuid();
+  const { refs } = await transaction([
+    post({ resourceType: 'Patient', name: [{ family: 'Revinclude' }] }, pt),
+    post(observation(pt, 'one')),
+    post(observation(pt, 'two')),
+  ]);
+  const [patientRef, first, second] = refs as string[];
+  const shared = await only(first);
+  const res = await client.get(`Observation?subject=${unversioned(patientRef)}&_revinclude=Provenance:target`);
+  expect(res.status).toBe(200);
+  const entries = res.body.entry.map((e: any) => [e.search.mode, `${e.resource.resourceType}/${e.resource.id}`]);
+  expect(entries.filter(([mode]: string[]) => mode === 'match').map(([, ref]: string[]) => ref).sort()).toEqual(
+    [unversioned(first), unversioned(second)].sort()
+  );
+  expect(entries.filter(([mode]: string[]) => mode === 'include')).toEqual([['include', `Provenance/${shared.id}`]]);
+});
