@@ -105,6 +105,12 @@ export async function recordAuthorKey(q: Queryable, signer: string, jwk: JWK): P
   );
 }
 
+/** An author's signature on a Provenance of several versions: it cannot be checked (it covers one version). */
+export function authorSignatureOfSeveral(signature: Signature, index: number, provenanceId: string, targets: number): SignatureCheck {
+  const info = base(index, 'author', signature);
+  return { ...info, result: 'malformed', message: `an author's signature covers one version, but Provenance/${provenanceId} has ${targets} targets` };
+}
+
 /** An author's signature over the client form of the version (undefined version: it is not stored). */
 export async function checkAuthorSignature(
   q: Queryable,

@@ -12,6 +12,7 @@
 import type { OperationOutcomeIssue, Parameters, ParametersParameter, Provenance } from '@medplum/fhirtypes';
 import type { RequestContext } from '../fhir/context';
 import { errors } from '../fhir/outcome';
+import { ridOf } from '../store/rid';
 import { sql, type Sql } from '../store/sql';
 import { canonicalize, sha256 } from './canonical';
 import { isServerSignature } from './checks';
@@ -76,6 +77,26 @@ async function linkRows(ctx: RequestContext, chain: number, from: number, to: nu
   return result.rows.map((row) => ({ ...row, seq: Number(row.seq) }));
 }
 
+/**
+ * The versions each of these (missing) Provenances recorded, to name them in the report. Only
+ * asked when Provenances are gone, so provenance_target has no index by Provenance for it.
+ */
+async function recordedBy(ctx: RequestContext, ids: string[]): Promise<Map<string, string[]>> {
+  const recorded = new Map<string, string[]>();
+  if (ids.length === 0) return recorded;
+  const result = await ctx.services.db.query<{ provenance_rid: string; version: string }>(
+    sql`SELECT provenance_rid, target_type || '/' || target_id || '/_history/' || target_version AS version
+        FROM provenance_target WHERE provenance_rid = ANY(${ids.map((id) => ridOf('Provenance', id))}::uuid[])
+        ORDER BY target_type, target_id, target_version`
+  );
+  const idOf = new Map(ids.map((id) => [ridOf('Provenance', id), id]));
+  for (const row of result.rows) {
+    const id = idOf.get(row.provenance_rid) as string;
+    recorded.set(id, [...(recorded.get(id) ?? []), row.version]);
+  }
+  return recorded;
+}
+
 /** Checks seq from..to of a chain, with the link from the Provenance before and to the one after (or the head). */
 async function walk(ctx: RequestContext, head: Head, from: number, to: number, report: ChainReport): Promise<number> {
   const c = head.chain;
@@ -90,6 +111,7 @@ async function walk(ctx: RequestContext, head: Head, from: number, to: number, r
     // The versions the batch's Provenances are about, in one read (a malformed target is left to checkProvenance).
     const refs = rows.flatMap((r) => (r.content?.target ?? []).map((t) => parseVersionReference(t.reference, ctx.baseUrl)));
     const loaded = await loadVersions(ctx.services.db, refs.filter((ref): ref is VersionRef => ref !== undefined));
+    const missing = await recordedBy(ctx, rows.filter((r) => !r.content).map((r) => r.provenance_id));
     for (const row of rows) {
       const where = `chain ${c} seq ${row.seq}`;
       if (row.seq > prev.seq + 1) {
@@ -98,7 +120,9 @@ async function walk(ctx: RequestContext, head: Head, from: number, to: number, r
       }
       checked++;
       if (!row.content) {
-        report.add(problem('provenance-missing', `Provenance/${row.provenance_id} (${where}) is missing from the database`));
+        const versions = missing.get(row.provenance_id);
+        const recording = versions ? `, recording ${versions.join(', ')}` : '';
+        report.add(problem('provenance-missing', `Provenance/${row.provenance_id} (${where}${recording}) is missing from the database`));
         prev = { seq: row.seq, id: row.provenance_id };
         continue;
       }

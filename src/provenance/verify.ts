@@ -9,7 +9,7 @@ import type { RequestContext } from '../fhir/context';
 import { errors } from '../fhir/outcome';
 import { ridOf } from '../store/rid';
 import { sql } from '../store/sql';
-import { checkAuthorSignature, checkServerSignature, isServerSignature, type SignatureCheck } from './checks';
+import { authorSignatureOfSeveral, checkAuthorSignature, checkServerSignature, isServerSignature, type SignatureCheck } from './checks';
 import { problem, signatureIssue, signaturePart, verificationParameters } from './report';
 import { loadVersions, parseVersionReference, refKey, type LoadedVersion, type VersionRef } from './versions';
 
@@ -56,14 +56,7 @@ export async function checkProvenance(ctx: RequestContext, provenance: Provenanc
         header = h;
         checks.push(check);
       } else if (targets.length > 1) {
-        checks.push({
-          index,
-          role: 'author',
-          result: 'malformed',
-          message: `an author's signature covers one version, but ${name} has ${targets.length} targets`,
-          ...(signature.type && { type: signature.type }),
-          ...(signature.who && { who: signature.who }),
-        });
+        checks.push(authorSignatureOfSeveral(signature, index, provenance.id as string, targets.length));
       } else {
         checks.push(await checkAuthorSignature(services.db, { users, recorded: true }, baseUrl, signature, index, versions.get(targets[0]), targets[0]));
       }
