@@ -11,7 +11,7 @@ import { ensureDatabase } from '../src/store/connect';
 import { startEmbeddedPostgres } from '../src/store/embedded';
 import { migrate } from '../src/store/migrate';
 import { RAW_TABLE_DDL } from './baseline/server';
-import { ROOT } from './processes';
+import { ROOT, treeCpuSeconds } from './processes';
 
 /**
  * The embedded cluster's settings for the benchmark, sized for the machine as PostgreSQL's
@@ -38,6 +38,11 @@ export interface BenchDatabase {
   /** The settings that differ from PostgreSQL's defaults, for the report. */
   settings: string;
   version: string;
+  /**
+   * CPU seconds PostgreSQL has used so far (postmaster, backends, background processes), when
+   * it runs on this machine under the harness (the embedded cluster); undefined for DATABASE_URL.
+   */
+  cpuSeconds?: () => number;
   close(keep: boolean): Promise<void>;
 }
 
@@ -52,6 +57,7 @@ export async function openBenchDatabase(databaseUrl: string | undefined): Promis
   let description: string;
   let close: (keep: boolean) => Promise<void>;
   let settings = 'its own settings';
+  let cpuSeconds: (() => number) | undefined;
   if (databaseUrl) {
     const name = `fhir_bench_${Date.now().toString(36)}`;
     await ensureDatabase(databaseUrl, name);
@@ -73,6 +79,9 @@ export async function openBenchDatabase(databaseUrl: string | undefined): Promis
     await ensureDatabase(embedded.url, 'fhir');
     url = withDatabase(embedded.url, 'fhir');
     description = `embedded PostgreSQL in ${dir}`;
+    // startEmbeddedPostgres keeps the cluster in <dir>/postgres; the first line of postmaster.pid is its pid.
+    const postmaster = Number(fs.readFileSync(path.join(dir, 'postgres', 'postmaster.pid'), 'utf8').split('\n')[0]);
+    if (Number.isInteger(postmaster) && postmaster > 0) cpuSeconds = () => treeCpuSeconds(postmaster);
     settings = Object.entries(postgresSettings)
       .map(([name, value]) => `${name}=${value}`)
       .join(', ');
@@ -87,5 +96,5 @@ export async function openBenchDatabase(databaseUrl: string | undefined): Promis
   await client.query(RAW_TABLE_DDL);
   const version = (await client.query<{ server_version: string }>('SHOW server_version')).rows[0].server_version;
   await client.end();
-  return { url, description, settings, version, close };
+  return { url, description, settings, version, cpuSeconds, close };
 }

@@ -17,7 +17,7 @@ export interface ServerProcess {
   child: ChildProcess;
   /** Peak resident memory seen so far, in MiB: the sum over the tree and the largest process. */
   peakMemory(): { totalMiB: number; largestMiB: number; processes: number };
-  /** CPU seconds (user + system) used so far by the process and its live children. */
+  /** CPU seconds (user + system) used so far by the process and its children. */
   cpuSeconds(): number;
   stop(): Promise<void>;
 }
@@ -38,15 +38,27 @@ function children(pid: number): number[] {
   return found;
 }
 
-function cpuTicks(pid: number): number {
+/** utime + stime of a process, plus cutime + cstime (its children that have ended and been waited for) when asked. */
+function cpuTicks(pid: number, withEndedChildren = false): number {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // utime and stime are fields 14 and 15 of stat, 12 and 13 after the command.
-    return Number(fields[11]) + Number(fields[12]);
+    // utime, stime, cutime and cstime are fields 14-17 of stat, 12-15 after the command.
+    const own = Number(fields[11]) + Number(fields[12]);
+    return withEndedChildren ? own + Number(fields[13]) + Number(fields[14]) : own;
   } catch {
     return 0;
   }
+}
+
+/**
+ * CPU seconds (user + system) used so far by a process and its children, live or ended: what
+ * PostgreSQL's postmaster and its backends (which come and go with connections) or a cluster
+ * primary and its workers cost. Counters only grow, so a difference of two readings is the
+ * CPU used between them.
+ */
+export function treeCpuSeconds(pid: number): number {
+  return (cpuTicks(pid, true) + children(pid).reduce((sum, child) => sum + cpuTicks(child), 0)) / TICKS;
 }
 
 /** Busy and total CPU seconds of the whole machine since boot (/proc/stat). */
@@ -127,8 +139,7 @@ export async function startProcess(
       return { totalMiB: mib(values.reduce((a, b) => a + b, 0)), largestMiB: mib(Math.max(0, ...values)), processes: values.length };
     },
     cpuSeconds() {
-      const pids = [child.pid!, ...children(child.pid!)];
-      return pids.reduce((sum, pid) => sum + cpuTicks(pid), 0) / TICKS;
+      return treeCpuSeconds(child.pid!);
     },
     async stop() {
       sample();

@@ -22,8 +22,21 @@ export interface Measurement {
   ratio?: number;
   /** CPU time of the server processes per request (per resource for ingest). */
   serverCpuMsPerUnit?: number;
+  /** CPU ms per unit of the server run by side (missing in reports of older runs). */
+  cpu?: CpuPerUnit;
+  /** The same for the baseline run. */
+  baselineCpu?: CpuPerUnit;
   /** Busy CPU of the whole machine during the server run (PostgreSQL, load generator, others). */
   machineBusyPercent?: number;
+}
+
+/** CPU ms per request (per resource for ingest), over the measured period, by process. */
+export interface CpuPerUnit {
+  /** The server under test, or the baseline server. */
+  server: number;
+  /** PostgreSQL, when the harness runs it (embedded); missing with DATABASE_URL. */
+  postgres?: number;
+  loadgen: number;
 }
 
 export interface BenchReport {
@@ -85,7 +98,7 @@ export function targets(report: BenchReport): TargetVerdict[] {
     {
       target: 'CRUD mix throughput',
       required: '≥ 1,000 req/s',
-      measured: crud ? `${fmt(crud.server.rps)} req/s` : '–',
+      measured: crud ? `${fmt(crud.server.rps)} req/s${crudBudget(report, crud)}` : '–',
       met: crud ? crud.server.rps >= 1000 : undefined,
     },
     {
@@ -101,6 +114,19 @@ export function targets(report: BenchReport): TargetVerdict[] {
       met: worstSearch ? worstSearch[1].latency.p95 < 50 && s2 >= 10_000 : undefined,
     },
   ];
+}
+
+/** CPU ms per unit of all the processes measured (undefined when PostgreSQL's is unknown). */
+export function cpuTotal(cpu: CpuPerUnit | undefined): number | undefined {
+  return cpu?.postgres === undefined ? undefined : cpu.server + cpu.postgres + cpu.loadgen;
+}
+
+/** What the CRUD verdict adds: the CPU a request costs against what the target allows. */
+function crudBudget(report: BenchReport, crud: Measurement): string {
+  const total = cpuTotal(crud.cpu);
+  if (total === undefined) return '';
+  const cores = report.machine.cores;
+  return ` (${fmt(total, 1)} ms of CPU per request: at most ${fmt((cores * 1000) / total)} req/s on ${cores} cores; 1,000 req/s needs ≤ ${fmt(cores, 1)} ms)`;
 }
 
 function table(header: string[], rows: string[][]): string {
@@ -166,6 +192,39 @@ export function renderMarkdown(report: BenchReport, chartFile?: string): string 
     )
   );
   out.push('');
+  const metered = report.measurements.filter((m) => m.cpu);
+  if (metered.length) {
+    out.push('## Where the CPU goes');
+    out.push('');
+    out.push(
+      `CPU ms per request (per resource for ingest) over the measured period, by process: the server (all its processes), PostgreSQL (${machine.database.startsWith('embedded') ? 'the embedded cluster: postmaster, backends, background processes' : 'unknown: not run by the harness'}) and the load generator, which shares the machine. ` +
+        `With all ${machine.cores} cores busy, throughput cannot exceed ${machine.cores} × 1,000 / total: the *Ceiling* column. A target above the ceiling needs less work per request, not tuning. *Raw*: the same for the baseline run.`
+    );
+    out.push('');
+    out.push(
+      table(
+        ['Workload', 'Config', 'Patients', 'Server', 'PostgreSQL', 'Load generator', 'Total', 'Ceiling', 'Raw: server', 'Raw: PostgreSQL', 'Raw: load gen.', 'Raw: total'],
+        metered.map((m) => {
+          const total = cpuTotal(m.cpu);
+          return [
+            workloadLabel(m),
+            m.config,
+            m.scale.toLocaleString('en-US'),
+            fmt(m.cpu?.server, 2),
+            fmt(m.cpu?.postgres, 2),
+            fmt(m.cpu?.loadgen, 2),
+            fmt(total, 2),
+            total ? fmt((machine.cores * 1000) / total) : '–',
+            fmt(m.baselineCpu?.server, 2),
+            fmt(m.baselineCpu?.postgres, 2),
+            fmt(m.baselineCpu?.loadgen, 2),
+            fmt(cpuTotal(m.baselineCpu), 2),
+          ];
+        })
+      )
+    );
+    out.push('');
+  }
   out.push('## Search mix, per search');
   out.push('');
   const searchAt = (config: SecurityConfig, scale: number) => find(report, 'search', config, scale);

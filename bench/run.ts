@@ -24,7 +24,7 @@ import { LoadGenerator } from './loadgen/client';
 import { SEARCHES, type PatientFixture, type RunResult, type RunSpec, type Target, type WorkloadSpec } from './loadgen/protocol';
 import { parseOptions, USAGE, type BenchOptions } from './options';
 import { machineCpu, ROOT, startProcess, type ServerProcess } from './processes';
-import { writeReport, type BenchReport, type Measurement, type SecurityConfig } from './report';
+import { writeReport, type BenchReport, type CpuPerUnit, type Measurement, type SecurityConfig } from './report';
 
 process.env.PROFILES_DIR ??= path.join(ROOT, 'profiles');
 
@@ -84,6 +84,39 @@ function spec(ctx: Context, name: string, target: Target, workload: WorkloadSpec
   return { name, target, concurrency: ctx.options.concurrency, durationMs: durationSeconds * 1000, warmupMs: warmup * 1000, workload };
 }
 
+/**
+ * Counts the CPU one run costs, by side: the server under test (or the baseline server),
+ * PostgreSQL (embedded only), the load generator, and the machine as a whole. start() is
+ * called when the load generator's warm-up ends, so that the CPU and the requests counted
+ * cover the same period.
+ */
+function cpuMeter(ctx: Context, server: ServerProcess) {
+  const read = () => ({ server: server.cpuSeconds(), postgres: ctx.db.cpuSeconds?.(), loadgen: ctx.loadgen.cpuSeconds(), machine: machineCpu() });
+  let before: ReturnType<typeof read> | undefined;
+  return {
+    start: () => {
+      before = read();
+    },
+    /** CPU ms per unit of work since start(), and how busy the machine was meanwhile. */
+    stop(units: number): { perUnit?: CpuPerUnit; machineBusyPercent?: number } {
+      if (!before) return {};
+      const after = read();
+      const wall = after.machine.total - before.machine.total;
+      const per = (a: number, b: number) => round(((a - b) * 1000) / units, 3);
+      return {
+        perUnit: units
+          ? {
+              server: per(after.server, before.server),
+              ...(after.postgres !== undefined && before.postgres !== undefined && { postgres: per(after.postgres, before.postgres) }),
+              loadgen: per(after.loadgen, before.loadgen),
+            }
+          : undefined,
+        machineBusyPercent: wall > 0 ? round(((after.machine.busy - before.machine.busy) / wall) * 100, 1) : undefined,
+      };
+    },
+  };
+}
+
 /** Runs a workload on the server and then, when given, the same on the baseline, and records both. */
 async function measure(
   ctx: Context,
@@ -95,24 +128,26 @@ async function measure(
 ): Promise<Measurement> {
   const name = `${m.workload} (${m.config}, ${m.scale} patients)`;
   if (baselineWorkload && m.workload !== 'crud') await warmCache(ctx, name, baselineWorkload);
-  const cpu0 = server.cpuSeconds();
-  const machine0 = machineCpu();
-  const result = await ctx.loadgen.run(spec(ctx, name, server.target, workload, durationSeconds));
-  const machine1 = machineCpu();
-  const serverCpu = server.cpuSeconds() - cpu0;
-  const wall = machine1.total - machine0.total;
+  const meter = cpuMeter(ctx, server);
+  const result = await ctx.loadgen.run(spec(ctx, name, server.target, workload, durationSeconds), meter.start);
+  const { perUnit: serverCpu, machineBusyPercent } = meter.stop(result.units);
   let baseline: RunResult | undefined;
+  let baselineCpu: CpuPerUnit | undefined;
   if (baselineWorkload) {
     const target: Target = { kind: 'raw', origin: ctx.baseline.origin, basePath: '/raw' };
-    baseline = await ctx.loadgen.run(spec(ctx, `${name} baseline`, target, baselineWorkload, durationSeconds));
+    const baselineMeter = cpuMeter(ctx, ctx.baseline);
+    baseline = await ctx.loadgen.run(spec(ctx, `${name} baseline`, target, baselineWorkload, durationSeconds), baselineMeter.start);
+    baselineCpu = baselineMeter.stop(baseline.units).perUnit;
   }
   const measurement: Measurement = {
     ...m,
     server: result,
     baseline,
     ratio: baseline ? round(result.unitsPerSecond / Math.max(baseline.unitsPerSecond, 0.001), 3) : undefined,
-    serverCpuMsPerUnit: result.units ? round((serverCpu * 1000) / result.units, 3) : undefined,
-    machineBusyPercent: wall > 0 ? round(((machine1.busy - machine0.busy) / wall) * 100, 1) : undefined,
+    serverCpuMsPerUnit: serverCpu?.server,
+    cpu: serverCpu,
+    baselineCpu,
+    machineBusyPercent,
   };
   ctx.report.measurements.push(measurement);
   const unit = m.workload === 'ingest' ? 'resources/s' : 'req/s';
@@ -203,7 +238,9 @@ async function ingest(ctx: Context, server: ServerProcess & { target: Target }, 
   const m = await measure(ctx, server, { workload: 'ingest', config, scale: to }, { kind: 'ingest', seed, from, to }, undefined, long);
   const seconds = ctx.options.durationSeconds;
   const target: Target = { kind: 'raw', origin: ctx.baseline.origin, basePath: '/raw' };
-  m.baseline = await ctx.loadgen.run(spec(ctx, `ingest baseline`, target, { kind: 'ingest', seed, from, to }, seconds));
+  const meter = cpuMeter(ctx, ctx.baseline);
+  m.baseline = await ctx.loadgen.run(spec(ctx, `ingest baseline`, target, { kind: 'ingest', seed, from, to }, seconds), meter.start);
+  m.baselineCpu = meter.stop(m.baseline.units).perUnit;
   m.ratio = round(m.server.unitsPerSecond / Math.max(m.baseline.unitsPerSecond, 0.001), 3);
   log(`  ingest baseline ${m.baseline.unitsPerSecond} resources/s (ratio ${m.ratio})`);
 }

@@ -17,7 +17,7 @@ export function latencyStats(samples: number[]): LatencyStats {
   return { mean: r(mean), p50: r(at(0.5)), p95: r(at(0.95)), p99: r(at(0.99)), max: r(sorted[sorted.length - 1]) };
 }
 
-export async function runWorkload(spec: RunSpec): Promise<RunResult> {
+export async function runWorkload(spec: RunSpec, onMeasuring?: () => void): Promise<RunResult> {
   const { target } = spec;
   const pool = new Pool(target.origin, {
     connections: spec.concurrency,
@@ -38,6 +38,7 @@ export async function runWorkload(spec: RunSpec): Promise<RunResult> {
   const start = performance.now();
   const measureFrom = start + spec.warmupMs;
   const end = measureFrom + spec.durationMs;
+  const measuring = onMeasuring && setTimeout(onMeasuring, spec.warmupMs);
   let lastAnswer = start;
 
   const client = async (n: number) => {
@@ -79,6 +80,11 @@ export async function runWorkload(spec: RunSpec): Promise<RunResult> {
     }
   };
   await Promise.all(Array.from({ length: spec.concurrency }, (_, i) => client(i)));
+  // A run that ended before its warm-up did (an ingest of few patients) still says so once.
+  if (measuring) {
+    clearTimeout(measuring);
+    if (performance.now() < measureFrom) onMeasuring();
+  }
   await pool.close();
   // Ingest ends when its patients are done, which may be before the end of the period.
   const elapsedMs = Math.max(1, Math.min(end, lastAnswer) - measureFrom);
@@ -109,7 +115,7 @@ if (require.main === module) {
     if (message.type === 'exit') {
       process.exit(0);
     }
-    runWorkload(message.spec).then(
+    runWorkload(message.spec, () => process.send!({ type: 'measuring' } satisfies FromLoadgen)).then(
       (result) => process.send!({ type: 'result', result } satisfies FromLoadgen),
       (err: Error) => process.send!({ type: 'failed', message: err.stack ?? err.message } satisfies FromLoadgen)
     );

@@ -86,4 +86,8 @@ export interface RunResult {
 }
 
 export type ToLoadgen = { type: 'run'; spec: RunSpec } | { type: 'exit' };
-export type FromLoadgen = { type: 'result'; result: RunResult } | { type: 'failed'; message: string };
+export type FromLoadgen =
+  | { type: 'result'; result: RunResult }
+  | { type: 'failed'; message: string }
+  /** The warm-up is over: from now on requests count (the harness starts its CPU counters). */
+  | { type: 'measuring' };
