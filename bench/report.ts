@@ -20,9 +20,9 @@ export interface Measurement {
   baseline?: RunResult;
   /** Server throughput / baseline throughput. */
   ratio?: number;
-  /** CPU time of the server processes per request (per resource for ingest). */
+  /** CPU time of the server processes per request (per resource for ingest): reports before `cpu` existed. */
   serverCpuMsPerUnit?: number;
-  /** CPU ms per unit of the server run by side (missing in reports of older runs). */
+  /** CPU ms per unit of the server run by side. */
   cpu?: CpuPerUnit;
   /** The same for the baseline run. */
   baselineCpu?: CpuPerUnit;
@@ -116,6 +116,16 @@ export function targets(report: BenchReport): TargetVerdict[] {
   ];
 }
 
+/** The server's CPU ms per unit, from this report's `cpu` or an older report's own field. */
+function serverCpuMs(m: Measurement | undefined): number | undefined {
+  return m?.cpu?.server ?? m?.serverCpuMsPerUnit;
+}
+
+/** The throughput that `total` ms of CPU per unit allows with every core busy. */
+function ceiling(cores: number, total: number): number {
+  return (cores * 1000) / total;
+}
+
 /** CPU ms per unit of all the processes measured (undefined when PostgreSQL's is unknown). */
 export function cpuTotal(cpu: CpuPerUnit | undefined): number | undefined {
   return cpu?.postgres === undefined ? undefined : cpu.server + cpu.postgres + cpu.loadgen;
@@ -126,7 +136,7 @@ function crudBudget(report: BenchReport, crud: Measurement): string {
   const total = cpuTotal(crud.cpu);
   if (total === undefined) return '';
   const cores = report.machine.cores;
-  return ` (${fmt(total, 1)} ms of CPU per request: at most ${fmt((cores * 1000) / total)} req/s on ${cores} cores; 1,000 req/s needs ≤ ${fmt(cores, 1)} ms)`;
+  return ` (${fmt(total, 1)} ms of CPU per request: at most ${fmt(ceiling(cores, total))} req/s on ${cores} cores; 1,000 req/s needs ≤ ${fmt(cores, 1)} ms)`;
 }
 
 function table(header: string[], rows: string[][]): string {
@@ -186,7 +196,7 @@ export function renderMarkdown(report: BenchReport, chartFile?: string): string 
         String(m.server.errors),
         m.baseline ? fmt(m.baseline.unitsPerSecond) : '–',
         m.ratio !== undefined ? `${fmt(m.ratio * 100)}%` : '–',
-        fmt(m.serverCpuMsPerUnit, 2),
+        fmt(serverCpuMs(m), 2),
         m.machineBusyPercent !== undefined ? `${fmt(m.machineBusyPercent)}%` : '–',
       ])
     )
@@ -197,7 +207,7 @@ export function renderMarkdown(report: BenchReport, chartFile?: string): string 
     out.push('## Where the CPU goes');
     out.push('');
     out.push(
-      `CPU ms per request (per resource for ingest) over the measured period, by process: the server (all its processes), PostgreSQL (${machine.database.startsWith('embedded') ? 'the embedded cluster: postmaster, backends, background processes' : 'unknown: not run by the harness'}) and the load generator, which shares the machine. ` +
+      `CPU ms per request (per resource for ingest) over the measured period, by process: the server (all its processes), PostgreSQL (${metered.some((m) => m.cpu?.postgres !== undefined) ? 'the embedded cluster: postmaster, backends, background processes' : 'unknown: not run by the harness'}) and the load generator, which shares the machine. ` +
         `With all ${machine.cores} cores busy, throughput cannot exceed ${machine.cores} × 1,000 / total: the *Ceiling* column. A target above the ceiling needs less work per request, not tuning. *Raw*: the same for the baseline run.`
     );
     out.push('');
@@ -214,7 +224,7 @@ export function renderMarkdown(report: BenchReport, chartFile?: string): string 
             fmt(m.cpu?.postgres, 2),
             fmt(m.cpu?.loadgen, 2),
             fmt(total, 2),
-            total ? fmt((machine.cores * 1000) / total) : '–',
+            total ? fmt(ceiling(machine.cores, total)) : '–',
             fmt(m.baselineCpu?.server, 2),
             fmt(m.baselineCpu?.postgres, 2),
             fmt(m.baselineCpu?.loadgen, 2),
@@ -305,7 +315,7 @@ export function renderMarkdown(report: BenchReport, chartFile?: string): string 
     out.push('## Validation time per resource');
     out.push('');
     const all = report.validation.find((v) => v.resourceType === 'all');
-    const ingestCpu = find(report, 'ingest', 'open', s2)?.serverCpuMsPerUnit;
+    const ingestCpu = serverCpuMs(find(report, 'ingest', 'open', s2));
     out.push(
       `The server's validator (\`services.validator\`, as installed by the modules) called in-process on generated resources after a warm-up, each patient record as one transaction Bundle is validated (one read of the stored-conformance generation per record): CPU time per resource, and wall-clock percentiles. ` +
         (all && ingestCpu

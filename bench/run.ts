@@ -144,7 +144,6 @@ async function measure(
     server: result,
     baseline,
     ratio: baseline ? round(result.unitsPerSecond / Math.max(baseline.unitsPerSecond, 0.001), 3) : undefined,
-    serverCpuMsPerUnit: serverCpu?.server,
     cpu: serverCpu,
     baselineCpu,
     machineBusyPercent,
