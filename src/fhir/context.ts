@@ -39,7 +39,7 @@ export type Interaction =
   | 'delete'
   | 'operation';
 
-/** What access control needs of a stored row (resource or resource_history). */
+/** What access control needs of a stored row (resource or resource_version). */
 export interface RowAccessInfo {
   resourceType: string;
   id: string;
@@ -55,7 +55,7 @@ export interface AccessPolicy {
   /** Throws FhirError 403 when the caller may never do `interaction` on resources of this type. */
   assertInteraction(interaction: Interaction, resourceType: string, operation?: string): void;
   /**
-   * A SQL condition over the table alias `r` (resource or resource_history row: resource_type,
+   * A SQL condition over the table alias `r` (resource or resource_version row: resource_type,
    * compartments, custodian, content) that keeps only what the caller may see, or undefined
    * when everything is visible. resourceType is undefined for system-level queries over all
    * types. Search, history, _include and reads all use it.

@@ -15,7 +15,6 @@ export const RESULT_SYSTEM = `${CANONICAL_BASE}/CodeSystem/provenance-verificati
 export type ProblemCode =
   | Exclude<SignatureCheck['result'], 'valid'>
   | 'provenance-missing'
-  | 'current-copy-mismatch'
   | 'link-missing'
   | 'chain-broken'
   | 'out-of-order'
@@ -30,7 +29,6 @@ const ISSUE_TYPE: Record<ProblemCode, IssueType> = {
   'statement-mismatch': 'security',
   'bad-signature': 'security',
   'provenance-missing': 'not-found',
-  'current-copy-mismatch': 'security',
   'link-missing': 'not-found',
   'chain-broken': 'security',
   'out-of-order': 'security',

@@ -71,7 +71,7 @@ function chainHeader(content: Provenance | null): Record<string, unknown> | unde
 async function linkRows(ctx: RequestContext, chain: number, from: number, to: number): Promise<LinkRow[]> {
   const result = await ctx.services.db.query<LinkRow>(
     sql`SELECT l.seq, l.provenance_id, l.hash, h.content
-        FROM provenance_link l LEFT JOIN resource_history h ON h.rid = l.provenance_rid AND h.version_id = 1
+        FROM provenance_link l LEFT JOIN resource_version h ON h.rid = l.provenance_rid AND h.version_id = 1
         WHERE l.chain = ${chain} AND l.seq BETWEEN ${from} AND ${to} ORDER BY l.seq`
   );
   return result.rows.map((row) => ({ ...row, seq: Number(row.seq) }));
@@ -174,7 +174,7 @@ async function unprovenanced(ctx: RequestContext, scope: ChainScope, report: Cha
   if (scope.end) where.push(sql`h.last_updated <= ${scope.end}`);
   if (scope.patient) where.push(sql`h.rid IN (SELECT rid FROM resource WHERE compartments @> ARRAY[${scope.patient}]::text[])`);
   const result = await ctx.services.db.query<{ resource_type: string; id: string; version_id: number }>(
-    sql`SELECT h.resource_type, h.id, h.version_id FROM resource_history h
+    sql`SELECT h.resource_type, h.id, h.version_id FROM resource_version h
         WHERE ${sql.and(where)}
           AND NOT EXISTS (SELECT 1 FROM provenance_target t JOIN provenance_link l ON l.provenance_rid = t.provenance_rid
                           WHERE t.target_rid = h.rid AND t.target_version = h.version_id)

@@ -11,7 +11,8 @@ import { ridOf } from '../store/rid';
 import { sql } from '../store/sql';
 import { authorSignatureOfSeveral, checkAuthorSignature, checkServerSignature, isServerSignature, type SignatureCheck } from './checks';
 import { problem, signatureIssue, signaturePart, verificationParameters } from './report';
-import { loadVersions, parseVersionReference, refKey, type LoadedVersion, type VersionRef } from './versions';
+import type { SignedVersion } from './canonical';
+import { loadVersions, parseVersionReference, refKey, type VersionRef } from './versions';
 
 export interface ProvenanceReport {
   valid: boolean;
@@ -24,7 +25,7 @@ export interface ProvenanceReport {
 
 export interface CheckOptions {
   /** Target versions already loaded (batches). */
-  loaded?: Map<string, LoadedVersion>;
+  loaded?: Map<string, SignedVersion>;
   /** Whether the server wrote it (has a chain link), when the caller already knows. */
   linked?: boolean;
 }
@@ -47,7 +48,7 @@ export async function checkProvenance(ctx: RequestContext, provenance: Provenanc
     issues.push(problem('malformed', `${name} has no signature`, 'Provenance.signature'));
   } else {
     const unloaded = refs.filter((ref) => !loaded?.has(refKey(ref)));
-    const versions = unloaded.length ? new Map([...(loaded ?? []), ...(await loadVersions(services.db, unloaded))]) : (loaded as Map<string, LoadedVersion>);
+    const versions = unloaded.length ? new Map([...(loaded ?? []), ...(await loadVersions(services.db, unloaded))]) : (loaded as Map<string, SignedVersion>);
     const users = new UserStore(services.db);
     for (const [index, signature] of signatures.entries()) {
       if (isServerSignature(signature)) {
@@ -74,12 +75,6 @@ export async function checkProvenance(ctx: RequestContext, provenance: Provenanc
       const found = signatureIssue(provenance.id as string, check);
       if (found) issues.push(found);
     }
-    for (const target of targets) {
-      const version = versions.get(target);
-      if (version?.currentCopyDiffers) {
-        issues.push(problem('current-copy-mismatch', `the current copy of ${version.resourceType}/${version.id} (what reads return) differs from its stored version ${version.versionId}`));
-      }
-    }
     const linked =
       options.linked ??
       ((await services.db.query(sql`SELECT 1 FROM provenance_link WHERE provenance_rid = ${ridOf('Provenance', provenance.id as string)}`)).rowCount ?? 0) > 0;
@@ -103,17 +98,8 @@ export async function checkProvenance(ctx: RequestContext, provenance: Provenanc
 /** GET /Provenance/[id]/$verify-signature */
 export async function verifyProvenanceInstance(ctx: RequestContext, id: string): Promise<Parameters> {
   const current = await ctx.services.repo.read(ctx, 'Provenance', id);
-  // What was signed is the stored version (history); the current copy must still be that version.
-  const ref = { resourceType: 'Provenance', id, versionId: current.versionId };
-  const stored = (await loadVersions(ctx.services.db, [ref])).get(refKey(ref));
-  const report = await checkProvenance(ctx, (stored?.content ?? current.resource) as Provenance);
-  const issues = [...report.issues];
-  if (!stored?.content) {
-    issues.push(problem('provenance-missing', `Provenance/${id} version ${current.versionId} is missing from history; its current copy was checked`));
-  } else if (stored.currentCopyDiffers) {
-    issues.push(problem('current-copy-mismatch', `the current copy of Provenance/${id} (what reads return) differs from its stored version ${current.versionId}`));
-  }
-  return verificationParameters([report.part], issues, `Every signature of Provenance/${id} verifies`);
+  const report = await checkProvenance(ctx, current.resource as Provenance);
+  return verificationParameters([report.part], report.issues, `Every signature of Provenance/${id} verifies`);
 }
 
 /** GET /[type]/[id]/$verify-signature[?version=n]: the Provenance of each version (or of version n). */
@@ -128,9 +114,9 @@ export async function verifyResourceVersions(ctx: RequestContext, resourceType: 
   }
   const rid = ridOf(resourceType, id);
   const wanted = version === undefined ? sql`` : sql` AND v = ${Number(version)}`;
-  // Versions that history holds or that a Provenance records (a version removed from history still has its Provenance).
+  // Versions stored or that a Provenance records (a version removed from the database still has its Provenance).
   const versions = await services.db.query<{ v: number }>(
-    sql`SELECT v FROM (SELECT version_id AS v FROM resource_history WHERE rid = ${rid}
+    sql`SELECT v FROM (SELECT version_id AS v FROM resource_version WHERE rid = ${rid}
                        UNION SELECT target_version FROM provenance_target WHERE target_rid = ${rid}) x
         WHERE TRUE${wanted} ORDER BY v`
   );
@@ -142,7 +128,7 @@ export async function verifyResourceVersions(ctx: RequestContext, resourceType: 
   const links = await services.db.query<{ target_version: number; provenance_id: string; content: Provenance | null }>(
     sql`SELECT t.target_version, l.provenance_id, h.content FROM provenance_target t
         JOIN provenance_link l ON l.provenance_rid = t.provenance_rid
-        LEFT JOIN resource_history h ON h.rid = t.provenance_rid AND h.version_id = 1
+        LEFT JOIN resource_version h ON h.rid = t.provenance_rid AND h.version_id = 1
         WHERE t.target_rid = ${rid} ORDER BY t.target_version, l.chain, l.seq`
   );
   const parts: ParametersParameter[] = [];

@@ -1,7 +1,6 @@
 /**
- * Stored versions as signatures see them, read straight from resource_history (whatever the
- * caller may see: verification reveals whether a version is intact, never its content), and
- * whether the current copy in `resource` still equals the version it claims to be.
+ * Stored versions as signatures see them, read straight from resource_version (whatever the
+ * caller may see: verification reveals whether a version is intact, never its content).
  */
 import type { Resource } from '@medplum/fhirtypes';
 import { toFhirInstant } from '../store/repository';
@@ -14,11 +13,6 @@ export interface VersionRef {
   resourceType: string;
   id: string;
   versionId: string;
-}
-
-export interface LoadedVersion extends SignedVersion {
-  /** The version is the current one, but the `resource` row holds other content. */
-  currentCopyDiffers: boolean;
 }
 
 const VERSION_REFERENCE = /^([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})\/_history\/([1-9][0-9]{0,8})$/;
@@ -40,29 +34,25 @@ interface Row {
   last_updated: string;
   method: string;
   content: Resource | null;
-  current_differs: boolean;
 }
 
 /** The stored versions named, keyed by "Type/id/_history/v"; missing ones are absent. */
-export async function loadVersions(q: Pick<Database, 'query'>, refs: VersionRef[]): Promise<Map<string, LoadedVersion>> {
-  const found = new Map<string, LoadedVersion>();
+export async function loadVersions(q: Pick<Database, 'query'>, refs: VersionRef[]): Promise<Map<string, SignedVersion>> {
+  const found = new Map<string, SignedVersion>();
   if (refs.length === 0) return found;
   const result = await q.query<Row>(
-    sql`SELECT h.resource_type, h.id, h.version_id, h.last_updated, h.method, h.content,
-               (r.version_id = h.version_id AND r.content IS DISTINCT FROM h.content) AS current_differs
+    sql`SELECT h.resource_type, h.id, h.version_id, h.last_updated, h.method, h.content
         FROM unnest(${refs.map((r) => ridOf(r.resourceType, r.id))}::uuid[], ${refs.map((r) => Number(r.versionId))}::int[]) AS k(rid, version_id)
-        JOIN resource_history h ON h.rid = k.rid AND h.version_id = k.version_id
-        LEFT JOIN resource r ON r.rid = h.rid`
+        JOIN resource_version h ON h.rid = k.rid AND h.version_id = k.version_id`
   );
   for (const row of result.rows) {
-    const version: LoadedVersion = {
+    const version: SignedVersion = {
       resourceType: row.resource_type,
       id: row.id,
       versionId: String(row.version_id),
       lastUpdated: toFhirInstant(row.last_updated),
       method: row.method,
       content: row.content ?? undefined,
-      currentCopyDiffers: Boolean(row.current_differs),
     };
     found.set(refKey(version), version);
   }

@@ -58,7 +58,7 @@ async function expunge(ctx: RequestContext, resourceType: string, id: string) {
     if (!current || !current.visible) {
       throw errors.notFound(`Resource ${resourceType}/${id} is not known`);
     }
-    // The newest content is what retention is judged on, also for a deleted resource.
+    // The newest content is what retention is judged on; for a deleted resource, history has it.
     const content =
       current.resource ??
       (
@@ -70,9 +70,10 @@ async function expunge(ctx: RequestContext, resourceType: string, id: string) {
       await assertRetentionEnded(txCtx, content, 'expunged');
     }
     await indexer.index(tx.client, [{ rid: current.rid, resourceType, resource: undefined, isNew: false }]);
-    const versions = await tx.query(sql`DELETE FROM resource_history WHERE rid = ${current.rid}`);
+    const replaced = await tx.query(sql`DELETE FROM resource_history WHERE rid = ${current.rid}`);
     await tx.query(sql`DELETE FROM resource WHERE rid = ${current.rid}`);
-    return versions.rowCount ?? 0;
+    // History holds the replaced versions; the current one was the resource row.
+    return (replaced.rowCount ?? 0) + 1;
   });
 }
 

@@ -74,11 +74,11 @@ export async function readHistory(ctx: RequestContext, query: HistoryQuery): Pro
     where.push(sql`(${filter})`);
   }
 
-  let source = sql`resource_history r`;
+  let source = sql`resource_version r`;
   if (query.at) {
     // The version current during [start, end]: written before end and not replaced before start.
     source = sql`(SELECT h.*, lead(h.last_updated) OVER (PARTITION BY h.rid ORDER BY h.version_id) AS replaced_at
-                  FROM resource_history h
+                  FROM resource_version h
                   ${query.resourceType ? sql`WHERE h.resource_type = ${query.resourceType}` : sql``}) r`;
     where.push(sql`r.last_updated <= ${query.at.end}`);
     where.push(sql`(r.replaced_at IS NULL OR r.replaced_at > ${query.at.start})`);

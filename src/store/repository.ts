@@ -1,7 +1,8 @@
 /**
- * The versioned resource store. Every write is one transaction that updates the current
- * row, appends a history row, rewrites the resource's search index rows and runs the write
- * hooks (Provenance, retention), so none of them can exist without the others.
+ * The versioned resource store. Every write is one transaction that writes the current row
+ * (moving the version it replaces into resource_history), rewrites the resource's search
+ * index rows and runs the write hooks (Provenance, retention), so none of them can exist
+ * without the others. Every version is read through the view resource_version.
  *
  * The repository enforces what must hold for every write whatever its origin (validation,
  * access, versioning); interactions decide HTTP semantics around it.
@@ -180,7 +181,7 @@ export class Repository {
     const result = await this.query<DbRow>(
       ctx,
       sql`SELECT rid, resource_type, id, version_id, last_updated, method, content, compartments, custodian
-          FROM resource_history r
+          FROM resource_version r
           WHERE rid = ${ridOf(resourceType, id)} AND version_id = ${Number(versionId)}
             AND ${this.visibility(ctx, resourceType)}`.prepared('vread')
     );
@@ -201,7 +202,7 @@ export class Repository {
     const resource = this.prepare(input, id, '1', new Date().toISOString());
     const warnings = await this.check(ctx, 'create', resource, undefined, { validate: !options.internal, access: !options.internal });
     return this.inTransaction(ctx, async (txCtx, tx) => {
-      const row = this.toRow(txCtx, resource, undefined, options.internal ? options.compartments : undefined);
+      const row = this.toRow(txCtx, resource, 'POST', undefined, options.internal ? options.compartments : undefined);
       const event = this.event('create', 'POST', resource, undefined, options, row.compartments);
       await this.runHooks('beforeWrite', txCtx, tx, event);
       // A freshly minted id cannot collide, so the insert can wait for the next flush.
@@ -244,15 +245,16 @@ export class Repository {
       const versionId = String(Number(current?.versionId ?? 0) + 1);
       const resource = this.prepare(input, id, versionId, new Date().toISOString());
       // An update keeps the custodian; re-creating a deleted resource makes the writer's organization its custodian.
-      const row = this.toRow(txCtx, resource, current && !current.deleted ? current.custodian : undefined, options.internal ? options.compartments : undefined);
+      const method = interaction === 'patch' ? 'PATCH' : 'PUT';
+      const row = this.toRow(txCtx, resource, method, current && !current.deleted ? current.custodian : undefined, options.internal ? options.compartments : undefined);
       const created = !current || current.deleted;
-      const event = this.event(created ? 'create' : interaction, interaction === 'patch' ? 'PATCH' : 'PUT', resource, current?.resource, options, row.compartments);
+      const event = this.event(created ? 'create' : interaction, method, resource, current?.resource, options, row.compartments);
       await this.runHooks('beforeWrite', txCtx, tx, event);
       if (!current) {
         const inserted = await tx.send(
-          sql`INSERT INTO resource (${COLUMNS})
+          sql`INSERT INTO resource (${COLUMNS}, method)
               VALUES (${row.rid}, ${row.resource_type}, ${row.id}, ${row.version_id}, ${row.last_updated}, false,
-                      ${row.content}, ${row.compartments}, ${row.custodian})
+                      ${row.content}, ${row.compartments}, ${row.custodian}, ${row.method})
               ON CONFLICT (rid) DO NOTHING RETURNING rid`
         );
         if (inserted.rowCount === 0) {
@@ -260,9 +262,8 @@ export class Repository {
           throw new RetryableConflict(`${resourceType}/${id} was created concurrently`);
         }
       } else {
-        this.updateRow(tx, row);
+        tx.queueReplace(row);
       }
-      tx.queueHistory({ ...row, method: event.method });
       tx.queueIndex({ rid: row.rid, resourceType, resource, isNew: !current });
       await this.runHooks('afterWrite', txCtx, tx, event);
       return { resource, created, changed: true, warnings };
@@ -315,23 +316,13 @@ export class Repository {
         content: null,
         compartments: current.compartments,
         custodian: current.custodian ?? null,
+        method: 'DELETE',
       };
-      this.updateRow(tx, row);
-      tx.queueHistory({ ...row, method: 'DELETE' });
+      tx.queueReplace(row);
       tx.queueIndex({ rid: row.rid, resourceType, resource: undefined, isNew: false });
       await this.runHooks('afterWrite', txCtx, tx, event);
       return { versionId, compartments: current.compartments };
     });
-  }
-
-  /** Sent with the history and index rows at the next flush (the row is locked already). */
-  private updateRow(tx: WriteTx, row: ResourceRow): void {
-    tx.queueStatement(
-      sql`UPDATE resource SET version_id = ${row.version_id}, last_updated = ${row.last_updated},
-            deleted = ${row.deleted}, content = ${row.content}, compartments = ${row.compartments},
-            custodian = ${row.custodian}
-          WHERE rid = ${row.rid}`
-    );
   }
 
   /** Validation and access checks that need no database; returns the issues that do not block the write. */
@@ -367,7 +358,7 @@ export class Repository {
     return orderResourceKeys({ ...rest, id, meta: cleanMeta } as Resource);
   }
 
-  private toRow(ctx: RequestContext, resource: Resource, keepCustodian?: string, compartments?: string[]): ResourceRow {
+  private toRow(ctx: RequestContext, resource: Resource, method: string, keepCustodian?: string, compartments?: string[]): ResourceRow {
     return {
       rid: ridOf(resource.resourceType, resource.id as string),
       resource_type: resource.resourceType,
@@ -378,6 +369,7 @@ export class Repository {
       content: resource,
       compartments: compartments ?? patientCompartments(resource, ctx.baseUrl),
       custodian: keepCustodian ?? ctx.principal.organization ?? null,
+      method,
     };
   }
 

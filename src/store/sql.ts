@@ -85,9 +85,8 @@ export class Sql {
   private valueLength(): number {
     let length = 0;
     for (const param of this.params) {
-      const value = param instanceof SharedValue ? param.value : param;
-      if (value instanceof Sql) length += value.valueLength();
-      else if (typeof value === 'string') length += value.length;
+      if (param instanceof Sql) length += param.valueLength();
+      else if (typeof param === 'string') length += param.length;
     }
     return length;
   }
@@ -96,7 +95,7 @@ export class Sql {
     let text = this.strings[0];
     for (let i = 0; i < this.params.length; i++) {
       const param = this.params[i];
-      text += param instanceof Sql ? param.renderLiterals() : literal(param instanceof SharedValue ? param.value : param);
+      text += param instanceof Sql ? param.renderLiterals() : literal(param);
       text += this.strings[i + 1];
     }
     return text;
@@ -110,20 +109,12 @@ export class Sql {
     return this.toQuery().values;
   }
 
-  private render(values: unknown[], shared = new Map<SharedValue, number>()): string {
+  private render(values: unknown[]): string {
     let text = this.strings[0];
     for (let i = 0; i < this.params.length; i++) {
       const param = this.params[i];
       if (param instanceof Sql) {
-        text += param.render(values, shared);
-      } else if (param instanceof SharedValue) {
-        let index = shared.get(param);
-        if (index === undefined) {
-          values.push(param.value);
-          index = values.length;
-          shared.set(param, index);
-        }
-        text += '$' + index;
+        text += param.render(values);
       } else {
         values.push(param);
         text += '$' + values.length;
@@ -160,11 +151,6 @@ function statementName(label: string, text: string): string | undefined {
   return name;
 }
 
-/** A value bound once however often the statement uses it (see sql.shared). */
-class SharedValue {
-  constructor(readonly value: unknown) {}
-}
-
 const NO_LITERAL = Symbol('no literal form');
 
 /** A parameter value as an SQL literal, converted as pg converts parameters (arrays, JSON, dates). */
@@ -182,12 +168,6 @@ export function sql(strings: TemplateStringsArray, ...params: unknown[]): Sql {
 
 /** Raw SQL text from the code itself (never from input). */
 sql.raw = (text: string): Sql => new Sql([text], []);
-
-/**
- * A value that several places of one statement use: it is sent once, as one parameter
- * (a transaction Bundle's rows feed both the resource and the history insert).
- */
-sql.shared = (value: unknown): unknown => new SharedValue(value);
 
 /**
  * A PostgreSQL array literal ('{"a","b",NULL,3}') of strings, numbers and nulls, to be cast

@@ -1,8 +1,8 @@
 /**
  * A write transaction with deferred, set-based inserts.
  *
- * New resource rows (server-assigned ids, which cannot collide), history rows and search
- * index rows are queued and written as one multi-row INSERT per table when the transaction
+ * New resource rows (server-assigned ids, which cannot collide), replaced versions (moved to
+ * history) and search index rows are queued and written as one statement when the transaction
  * next reads or commits. A transaction Bundle of a hundred creates thus costs a handful of
  * statements instead of hundreds. Every read through `query` flushes first, so the
  * transaction always sees its own writes.
@@ -23,11 +23,12 @@ export interface ResourceRow {
   content: Resource | null;
   compartments: string[];
   custodian: string | null;
-}
-
-export interface HistoryRow extends Omit<ResourceRow, 'deleted'> {
+  /** The interaction that wrote this version: POST, PUT, PATCH or DELETE. */
   method: string;
 }
+
+const COLUMNS = 'rid, resource_type, id, version_id, last_updated, deleted, content, compartments, custodian, method';
+const VERSION_COLUMNS = 'rid, version_id, resource_type, id, last_updated, method, content, compartments, custodian';
 
 const BEGIN = 'BEGIN ISOLATION LEVEL READ COMMITTED';
 
@@ -51,9 +52,7 @@ function lastResult<R extends QueryResultRow>(result: QueryResult<R> | QueryResu
 
 export class WriteTx {
   private statements: Sql[] = [];
-  private newResources: ResourceRow[] = [];
   private created: ResourceRow[] = [];
-  private history: HistoryRow[] = [];
   private index = new Map<string, IndexItem>();
   private begun: boolean;
   private beginFailure: unknown;
@@ -189,17 +188,23 @@ export class WriteTx {
     this.statements.push(statement);
   }
 
-  queueNewResource(row: ResourceRow): void {
-    this.newResources.push(row);
-  }
-
-  /** A new resource row and its first history row (POST), written from one copy of the rows. */
+  /** A new resource row (its first version), written at the next flush with the other new rows. */
   queueCreate(row: ResourceRow): void {
     this.created.push(row);
   }
 
-  queueHistory(row: HistoryRow): void {
-    this.history.push(row);
+  /**
+   * A new version of an existing resource, whose row the transaction has locked: the version it
+   * replaces moves to resource_history, copied inside PostgreSQL. Both parts run at the next
+   * flush and, in one statement, see the row as it was before it: the copy is the old version.
+   */
+  queueReplace(row: ResourceRow): void {
+    this.statements.push(
+      sql`INSERT INTO resource_history (${sql.raw(VERSION_COLUMNS)}) SELECT ${sql.raw(VERSION_COLUMNS)} FROM resource WHERE rid = ${row.rid}`,
+      sql`UPDATE resource SET version_id = ${row.version_id}, last_updated = ${row.last_updated}, deleted = ${row.deleted},
+            content = ${row.content}, compartments = ${row.compartments}, custodian = ${row.custodian}, method = ${row.method}
+          WHERE rid = ${row.rid}`
+    );
   }
 
   queueIndex(item: IndexItem): void {
@@ -208,8 +213,8 @@ export class WriteTx {
   }
 
   /**
-   * Writes everything queued as one statement (queued statements, new resource rows, history
-   * rows and index rows, each table's rows in one multi-row part), so a write costs one round
+   * Writes everything queued as one statement (queued statements, new resource rows and index
+   * rows, each table's rows in one multi-row part), so a write costs one round
    * trip however many resources and values it holds.
    */
   async flush(): Promise<void> {
@@ -226,39 +231,15 @@ export class WriteTx {
   private takeStatements(): { statements: Sql[]; items: IndexItem[] } {
     const statements: Sql[] = this.statements;
     this.statements = [];
-    if (this.newResources.length) {
-      const rows = this.newResources;
-      this.newResources = [];
-      statements.push(
-        sql`INSERT INTO resource (rid, resource_type, id, version_id, last_updated, deleted, content, compartments, custodian)
-            SELECT rid, resource_type, id, version_id, last_updated, deleted, content, compartments, custodian
-            FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS x(
-              rid uuid, resource_type text, id text, version_id integer, last_updated timestamptz,
-              deleted boolean, content jsonb, compartments text[], custodian text)`
-      );
-    }
-    if (this.history.length) {
-      const rows = this.history;
-      this.history = [];
-      statements.push(
-        sql`INSERT INTO resource_history (rid, version_id, resource_type, id, last_updated, method, content, compartments, custodian)
-            SELECT rid, version_id, resource_type, id, last_updated, method, content, compartments, custodian
-            FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS x(
-              rid uuid, version_id integer, resource_type text, id text, last_updated timestamptz,
-              method text, content jsonb, compartments text[], custodian text)`
-      );
-    }
     if (this.created.length) {
-      const rows = sql.shared(JSON.stringify(this.created));
+      const rows = this.created;
       this.created = [];
-      const recordset = sql`jsonb_to_recordset(${rows}::jsonb) AS x(
-              rid uuid, resource_type text, id text, version_id integer, last_updated timestamptz,
-              deleted boolean, content jsonb, compartments text[], custodian text)`;
       statements.push(
-        sql`INSERT INTO resource (rid, resource_type, id, version_id, last_updated, deleted, content, compartments, custodian)
-            SELECT rid, resource_type, id, version_id, last_updated, deleted, content, compartments, custodian FROM ${recordset}`,
-        sql`INSERT INTO resource_history (rid, version_id, resource_type, id, last_updated, method, content, compartments, custodian)
-            SELECT rid, version_id, resource_type, id, last_updated, 'POST', content, compartments, custodian FROM ${recordset}`
+        sql`INSERT INTO resource (${sql.raw(COLUMNS)})
+            SELECT ${sql.raw(COLUMNS)}
+            FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS x(
+              rid uuid, resource_type text, id text, version_id integer, last_updated timestamptz,
+              deleted boolean, content jsonb, compartments text[], custodian text, method text)`
       );
     }
     let items: IndexItem[] = [];

@@ -69,7 +69,7 @@ export async function verifyWithJwks(server: TestServer, data: string, canonical
 
 /** The stored content of a version, straight from the database (what the server signed). */
 export async function storedVersion(server: TestServer, type: string, id: string, version: number): Promise<any> {
-  const rows = await server.pool.query('SELECT content FROM resource_history WHERE resource_type = $1 AND id = $2 AND version_id = $3', [type, id, version]);
+  const rows = await server.pool.query('SELECT content FROM resource_version WHERE resource_type = $1 AND id = $2 AND version_id = $3', [type, id, version]);
   return rows.rows[0]?.content;
 }
 

@@ -24,7 +24,7 @@ test('concurrent updates all succeed as successive versions; none is lost', asyn
   const versions = results.map((r) => Number(r.body.meta.versionId)).sort((a, b) => a - b);
   expect(versions).toEqual(Array.from({ length: writers }, (_, i) => i + 2));
   const history = await server.pool.query(
-    "SELECT version_id, content->'name'->0->>'text' AS text FROM resource_history WHERE id = $1 ORDER BY version_id",
+    "SELECT version_id, content->'name'->0->>'text' AS text FROM resource_version WHERE id = $1 ORDER BY version_id",
     [created.id]
   );
   expect(history.rows.map((r) => r.version_id)).toEqual(Array.from({ length: writers + 1 }, (_, i) => i + 1));

@@ -90,7 +90,7 @@ test('every write path records the custodian: users, transaction entries, client
     'Patient/pat1': 'hospA', 'Observation/obsLab': 'hospA', 'Encounter/enc1': 'hospA', 'Observation/obsVital': 'hospA',
     'Observation/obsFeed': 'hospA', 'Observation/obsAdmin': null, 'Observation/obsB': 'hospB',
   });
-  const history = await server.pool.query(`SELECT DISTINCT custodian FROM resource_history WHERE id = 'obsVital'`);
+  const history = await server.pool.query(`SELECT DISTINCT custodian FROM resource_version WHERE id = 'obsVital'`);
   expect(history.rows).toEqual([{ custodian: 'hospA' }]);
 });
 

@@ -37,7 +37,7 @@ describe('create', () => {
     const rows = await server.pool.query('SELECT version_id, content FROM resource WHERE id = $1', [body.id]);
     expect(rows.rows).toHaveLength(1);
     expect(rows.rows[0].content.name[0].family).toBe('Zhang');
-    const history = await server.pool.query('SELECT method FROM resource_history WHERE id = $1', [body.id]);
+    const history = await server.pool.query('SELECT method FROM resource_version WHERE id = $1', [body.id]);
     expect(history.rows).toEqual([{ method: 'POST' }]);
   });
 
@@ -164,7 +164,7 @@ describe('update', () => {
     expect(same.status).toBe(200);
     expect(same.body.meta.versionId).toBe('1');
     expect(same.body.meta.lastUpdated).toBe(created.meta.lastUpdated);
-    const rows = await server.pool.query('SELECT count(*)::int AS n FROM resource_history WHERE id = $1', [created.id]);
+    const rows = await server.pool.query('SELECT count(*)::int AS n FROM resource_version WHERE id = $1', [created.id]);
     expect(rows.rows[0].n).toBe(1);
   });
 

@@ -40,8 +40,10 @@ test('create, update and delete keep exactly the current version in the index', 
   const id = created.body.id as string;
   const rid = ridOf('Patient', id);
   expect(await tokenRows(rid)).toEqual(['IDX-OLD', 'false', 'female'].sort());
-  const history = await server.pool.query('SELECT version_id, method FROM resource_history WHERE rid = $1', [rid]);
+  const history = await server.pool.query('SELECT version_id, method FROM resource_version WHERE rid = $1', [rid]);
   expect(history.rows).toEqual([{ version_id: 1, method: 'POST' }]);
+  // A version is stored once: the current one in resource, replaced ones in resource_history.
+  expect((await server.pool.query('SELECT 1 FROM resource_history WHERE rid = $1', [rid])).rows).toEqual([]);
 
   const updated = await client.put(`Patient/${id}`, {
     resourceType: 'Patient',
@@ -60,8 +62,18 @@ test('create, update and delete keep exactly the current version in the index', 
   expect((await client.delete(`Patient/${id}`)).status).toBe(204);
   expect(await tokenRows(rid)).toEqual([]);
   expect(await identifierSearch('IDX-NEW')).toEqual([]);
-  const versions = await server.pool.query('SELECT version_id, method FROM resource_history WHERE rid = $1 ORDER BY version_id', [rid]);
+  const versions = await server.pool.query('SELECT version_id, method FROM resource_version WHERE rid = $1 ORDER BY version_id', [rid]);
   expect(versions.rows.map((r) => r.method)).toEqual(['POST', 'PUT', 'DELETE']);
+  const replaced = await server.pool.query(
+    "SELECT version_id, method, content->>'gender' AS gender FROM resource_history WHERE rid = $1 ORDER BY version_id",
+    [rid]
+  );
+  expect(replaced.rows).toEqual([
+    { version_id: 1, method: 'POST', gender: 'female' },
+    { version_id: 2, method: 'PUT', gender: 'male' },
+  ]);
+  const current = await server.pool.query('SELECT version_id, method, deleted, content FROM resource WHERE rid = $1', [rid]);
+  expect(current.rows).toEqual([{ version_id: 3, method: 'DELETE', deleted: true, content: null }]);
 });
 
 test('a transaction writes every resource and index row of its entries, or none', async () => {
@@ -159,7 +171,7 @@ test('server-assigned ids are time-ordered UUIDv7 stored under themselves; clien
     expect(p.id).toMatch(minted);
     expect(p.rid).toBe(p.id);
   }
-  const history = await server.pool.query('SELECT rid FROM resource_history WHERE rid = $1', [patientId]);
+  const history = await server.pool.query('SELECT rid FROM resource_version WHERE rid = $1', [patientId]);
   expect(history.rows).toEqual([{ rid: patientId }]);
 
   // Read, vread and a later minted id sort after the earlier one.

@@ -50,7 +50,7 @@ describe('JSON Patch', () => {
     expect(res.body.active).toBe(false);
     expect(res.body.gender).toBe('female');
     expect(res.body.identifier).toHaveLength(1);
-    const history = await server.pool.query('SELECT method FROM resource_history WHERE id = $1 ORDER BY version_id', [p.id]);
+    const history = await server.pool.query('SELECT method FROM resource_version WHERE id = $1 ORDER BY version_id', [p.id]);
     expect(history.rows.map((r) => r.method)).toEqual(['POST', 'PATCH']);
   });
 

@@ -173,7 +173,7 @@ test('a Provenance a client creates on its own must verify over its version-spec
   const patient = (await doctor.post('Patient', { resourceType: 'Patient', name: [{ family: 'Attested' }] })).body;
   const pair = await generateKeyPair('ES256');
   await admin(server, 'PUT', `users/${userId}/signing-keys`, { keys: [{ ...(await exportJWK(pair.publicKey)), kid: 'att' }] });
-  const stored = (await server.pool.query(`SELECT content FROM resource_history WHERE resource_type = 'Patient' AND id = $1`, [patient.id])).rows[0].content;
+  const stored = (await server.pool.query(`SELECT content FROM resource_version WHERE resource_type = 'Patient' AND id = $1`, [patient.id])).rows[0].content;
   const signature = async (content: any) => authorSignature(await detachedSignature(clientSigningForm(content, true), pair.privateKey, { alg: 'ES256', kid: 'att' }), 'Practitioner/pr1');
   const target = [{ reference: `Patient/${patient.id}/_history/1` }];
   const good = await doctor.post('Provenance', { resourceType: 'Provenance', target, recorded: new Date().toISOString(), agent: [{ who: { reference: 'Practitioner/pr1' } }], signature: [await signature(stored)] });

@@ -54,7 +54,7 @@ test('concurrent writes keep every chain intact', async () => {
   const statuses = (await Promise.all(work)).map((r) => r.status);
   expect(statuses.every((s) => s < 300)).toBe(true);
 
-  const versions = await server.pool.query(`SELECT count(*)::int AS n FROM resource_history WHERE resource_type NOT IN ('AuditEvent', 'Provenance')`);
+  const versions = await server.pool.query(`SELECT count(*)::int AS n FROM resource_version WHERE resource_type NOT IN ('AuditEvent', 'Provenance')`);
   // No two versions of one transaction here share a record and activity: one Provenance each.
   const links = await server.pool.query(
     'SELECT (SELECT count(*)::int FROM provenance_link) AS n, (SELECT count(DISTINCT (target_rid, target_version))::int FROM provenance_target) AS targets'

@@ -118,7 +118,7 @@ test('each Provenance of a chain signs its predecessor hash; the head follows', 
   expect(hb.chn).toBe(ha.chn);
   expect(hb.seq).toBeGreaterThan(ha.seq);
   const hashOf = async (p: any) => {
-    const row = await server.pool.query(`SELECT content FROM resource_history WHERE resource_type = 'Provenance' AND id = $1`, [p.id]);
+    const row = await server.pool.query(`SELECT content FROM resource_version WHERE resource_type = 'Provenance' AND id = $1`, [p.id]);
     return require('node:crypto').createHash('sha256').update(jcs(row.rows[0].content)).digest('base64url');
   };
   if (hb.seq === ha.seq + 1) expect(hb.prv).toBe(await hashOf(a));

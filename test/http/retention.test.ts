@@ -101,7 +101,7 @@ test('$expunge is refused within retention and removes every version after it', 
   expect(done.body.issue[0].diagnostics).toMatch(/3 version\(s\) permanently removed/);
   expect((await client.get(`Observation/${old.observation.id}`)).status).toBe(404);
   expect((await client.get(`Observation/${old.observation.id}/_history/1`)).status).toBe(404);
-  const rows = await server.pool.query('SELECT count(*)::int AS n FROM resource_history WHERE id = $1', [old.observation.id]);
+  const rows = await server.pool.query('SELECT count(*)::int AS n FROM resource_version WHERE id = $1', [old.observation.id]);
   expect(rows.rows[0].n).toBe(0);
   expect((await client.post('Observation/unknown/$expunge', { resourceType: 'Parameters' })).status).toBe(404);
 });

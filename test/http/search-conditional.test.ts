@@ -106,7 +106,7 @@ describe('conditional delete', () => {
     expect(await live('Patient', sys)).toBe(0);
     // Each deletion is a new version in history.
     const history = await server.pool.query(
-      `SELECT count(*)::int AS n FROM resource_history WHERE resource_type = 'Patient' AND method = 'DELETE'`
+      `SELECT count(*)::int AS n FROM resource_version WHERE resource_type = 'Patient' AND method = 'DELETE'`
     );
     expect(history.rows[0].n).toBeGreaterThanOrEqual(4);
     const none = await client.delete(`Patient?identifier=${sys}|`);

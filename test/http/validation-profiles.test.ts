@@ -232,7 +232,7 @@ describe('the pack is served', () => {
   });
 
   test('a restart writes nothing when nothing changed, and restores a pack resource a client changed', async () => {
-    const versions = async () => Number((await server.pool.query("SELECT count(*)::int AS n FROM resource_history WHERE resource_type = 'ValueSet'")).rows[0].n);
+    const versions = async () => Number((await server.pool.query("SELECT count(*)::int AS n FROM resource_version WHERE resource_type = 'ValueSet'")).rows[0].n);
     const before = await versions();
     const again = await startServer(loadConfig({ PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'error', DATABASE_URL: server.databaseUrl, PROFILES_DIR: VALIDATION_FIXTURES }));
     await again.close();

@@ -53,9 +53,9 @@ test('the compartment indexes take each entry directly, leaving nothing pending 
     { relname: 'resource_compartments_idx', reloptions: ['fastupdate=off'] },
   ]);
   await database.db().query(
-    sql`INSERT INTO resource (rid, resource_type, id, version_id, last_updated, content, compartments)
+    sql`INSERT INTO resource (rid, resource_type, id, version_id, last_updated, content, compartments, method)
         SELECT gen_random_uuid(), 'Observation', 'pending-' || n, 1, now(), '{"resourceType":"Observation"}'::jsonb,
-               ARRAY['patient-' || (n % 7)]
+               ARRAY['patient-' || (n % 7)], 'POST'
         FROM generate_series(1, 200) n`
   );
   // gin_clean_pending_list merges and counts the pages pending: with GIN's default (fastupdate) 200 inserts leave some.

@@ -44,14 +44,14 @@ test('Observation?patient&code&date reads only the matching resource rows', asyn
   // Patient p1 has 300 observations: 30 heart rates, 10 of them since 2023. 50 other patients
   // have 100 heart rates each, so that starting from the code would be the worse plan.
   await database().query(
-    `INSERT INTO resource (rid, resource_type, id, version_id, last_updated, deleted, content, compartments)
-     SELECT ($1::uuid[])[g], 'Patient', 'p' || g, 1, now(), false, jsonb_build_object('resourceType', 'Patient', 'id', 'p' || g), ARRAY['p' || g]
+    `INSERT INTO resource (rid, resource_type, id, version_id, last_updated, deleted, content, compartments, method)
+     SELECT ($1::uuid[])[g], 'Patient', 'p' || g, 1, now(), false, jsonb_build_object('resourceType', 'Patient', 'id', 'p' || g), ARRAY['p' || g], 'POST'
      FROM generate_series(1, 51) g`,
     [patientRids]
   );
   await database().query(
-    `INSERT INTO resource (rid, resource_type, id, version_id, last_updated, deleted, content, compartments)
-     SELECT md5('obs' || g)::uuid, 'Observation', 'o' || g, 1, now(), false, jsonb_build_object('resourceType', 'Observation', 'id', 'o' || g), ARRAY['p1']
+    `INSERT INTO resource (rid, resource_type, id, version_id, last_updated, deleted, content, compartments, method)
+     SELECT md5('obs' || g)::uuid, 'Observation', 'o' || g, 1, now(), false, jsonb_build_object('resourceType', 'Observation', 'id', 'o' || g), ARRAY['p1'], 'POST'
      FROM generate_series(1, 5300) g`
   );
   // Observation g belongs to patient 1 for g <= 300, else to patient 2 + (g - 301) / 100.

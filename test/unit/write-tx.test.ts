@@ -53,6 +53,7 @@ function row(id: string): ResourceRow {
     content,
     compartments: [],
     custodian: null,
+    method: 'POST',
   };
 }
 
@@ -64,20 +65,20 @@ async function stored(id: string): Promise<boolean> {
 test('a transaction that only queues writes is one statement without BEGIN or COMMIT', async () => {
   statements.length = 0;
   await runWriteTransaction(db, noIndex, async (tx) => {
-    tx.queueNewResource(row('q1'));
-    tx.queueHistory({ ...row('q1'), method: 'POST' });
+    tx.queueCreate(row('q1'));
+    tx.queueCreate(row('q1b'));
   });
-  expect(statements).toEqual(['WITH w0 AS']);
+  expect(statements).toEqual(['INSERT INTO resource']);
   expect(await stored('q1')).toBe(true);
 });
 
 test('the single statement is all or nothing', async () => {
   await expect(
     runWriteTransaction(db, noIndex, async (tx) => {
-      tx.queueNewResource(row('q2'));
+      tx.queueCreate(row('q2'));
       // The same key twice: the second insert fails, so the first must not stay either.
-      tx.queueStatement(sql`INSERT INTO resource (rid, resource_type, id, version_id, last_updated, content)
-                            VALUES (${ridOf('Basic', 'q1')}, 'Basic', 'q1', 1, now(), '{}')`);
+      tx.queueStatement(sql`INSERT INTO resource (rid, resource_type, id, version_id, last_updated, content, method)
+                            VALUES (${ridOf('Basic', 'q1')}, 'Basic', 'q1', 1, now(), '{}', 'POST')`);
     })
   ).rejects.toThrow(/duplicate key/);
   expect(await stored('q2')).toBe(false);
@@ -88,7 +89,7 @@ test('a transaction that reads first begins, commits, and rolls back on a throw'
   names.length = 0;
   await runWriteTransaction(db, noIndex, async (tx) => {
     await tx.query(sql`SELECT 1`);
-    tx.queueNewResource(row('q3'));
+    tx.queueCreate(row('q3'));
   });
   // BEGIN travels with the first statement; the last is a prepared statement, then COMMIT.
   expect(messages).toHaveLength(3);
@@ -105,7 +106,7 @@ test('a transaction that reads first begins, commits, and rolls back on a throw'
     messages.length = 0;
     await runWriteTransaction(db, noIndex, async (tx) => {
       await tx.query(sql`SELECT 1`);
-      tx.queueNewResource(row('q3b'));
+      tx.queueCreate(row('q3b'));
     });
   } finally {
     usePreparedStatements(true);
@@ -116,7 +117,7 @@ test('a transaction that reads first begins, commits, and rolls back on a throw'
 
   await expect(
     runWriteTransaction(db, noIndex, async (tx) => {
-      tx.queueNewResource(row('q4'));
+      tx.queueCreate(row('q4'));
       await tx.query(sql`SELECT 1`);
       throw new Error('refused after writing');
     })
@@ -128,8 +129,8 @@ test('using the connection directly begins the transaction first', async () => {
   statements.length = 0;
   await expect(
     runWriteTransaction(db, noIndex, async (tx) => {
-      await tx.client.query(`INSERT INTO resource (rid, resource_type, id, version_id, last_updated, content)
-                             VALUES ('${ridOf('Basic', 'q5')}', 'Basic', 'q5', 1, now(), '{}')`);
+      await tx.client.query(`INSERT INTO resource (rid, resource_type, id, version_id, last_updated, content, method)
+                             VALUES ('${ridOf('Basic', 'q5')}', 'Basic', 'q5', 1, now(), '{}', 'POST')`);
       throw new Error('undo');
     })
   ).rejects.toThrow('undo');
@@ -142,10 +143,10 @@ test('a failing last statement is not committed, and nothing stays', async () =>
   await expect(
     runWriteTransaction(db, noIndex, async (tx) => {
       await tx.query(sql`SELECT 1`);
-      tx.queueNewResource(row('q6'));
+      tx.queueCreate(row('q6'));
       // The same key again: the combined last statement fails as a whole.
-      tx.queueStatement(sql`INSERT INTO resource (rid, resource_type, id, version_id, last_updated, content)
-                            VALUES (${ridOf('Basic', 'q1')}, 'Basic', 'q1', 1, now(), '{}')`);
+      tx.queueStatement(sql`INSERT INTO resource (rid, resource_type, id, version_id, last_updated, content, method)
+                            VALUES (${ridOf('Basic', 'q1')}, 'Basic', 'q1', 1, now(), '{}', 'POST')`);
     })
   ).rejects.toThrow(/duplicate key/);
   expect(await stored('q6')).toBe(false);
@@ -176,7 +177,7 @@ test('a long last statement keeps its parameters and is followed by COMMIT on it
   big.content = { ...(big.content as Resource), text: { status: 'generated', div: `<div>${'x'.repeat(100_000)}</div>` } } as Resource;
   await runWriteTransaction(db, noIndex, async (tx) => {
     await tx.query(sql`SELECT 1`);
-    tx.queueNewResource(big);
+    tx.queueCreate(big);
   });
   expect(messages).toHaveLength(3);
   expect(messages[1]).toMatch(/^INSERT INTO resource .*\$1::jsonb/);
@@ -184,15 +185,19 @@ test('a long last statement keeps its parameters and is followed by COMMIT on it
   expect(await stored('q7')).toBe(true);
 });
 
-test('a created resource and its first history row are written from one parameter', async () => {
+test('a replaced version moves to resource_history in the statement that writes the new one', async () => {
+  await runWriteTransaction(db, noIndex, async (tx) => tx.queueCreate(row('q8')));
   messages.length = 0;
+  const v2 = { ...row('q8'), version_id: 2, method: 'PUT', content: { resourceType: 'Basic', id: 'q8', code: { text: 'y' } } as Resource };
   await runWriteTransaction(db, noIndex, async (tx) => {
-    tx.queueCreate(row('q8'));
+    await tx.query(sql`SELECT 1 FROM resource WHERE rid = ${v2.rid} FOR UPDATE`);
+    tx.queueReplace(v2);
   });
-  expect(messages).toHaveLength(1);
-  expect(messages[0].match(/jsonb_to_recordset\(\$1::jsonb\)/g)).toHaveLength(2);
-  expect(messages[0]).not.toContain('$2');
-  expect(await stored('q8')).toBe(true);
-  const history = await db.pool.query('SELECT method, content FROM resource_history WHERE rid = $1', [ridOf('Basic', 'q8')]);
-  expect(history.rows).toEqual([{ method: 'POST', content: row('q8').content }]);
+  // BEGIN with the lock, the copy and the update in one statement, then COMMIT.
+  expect(messages).toHaveLength(3);
+  expect(messages[1]).toMatch(/^WITH w0 AS \(INSERT INTO resource_history .* FROM resource WHERE rid = \$1\), w1 AS \(UPDATE resource SET/);
+  const history = await db.pool.query('SELECT version_id, method, content FROM resource_history WHERE rid = $1', [v2.rid]);
+  expect(history.rows).toEqual([{ version_id: 1, method: 'POST', content: row('q8').content }]);
+  const current = await db.pool.query('SELECT version_id, method, content FROM resource WHERE rid = $1', [v2.rid]);
+  expect(current.rows).toEqual([{ version_id: 2, method: 'PUT', content: v2.content }]);
 });
