@@ -8,7 +8,13 @@
 -- history, inside PostgreSQL (no second JSON parse), in the same statement as the UPDATE.
 --
 -- `method` (POST, PUT, PATCH, DELETE: the interaction that wrote the version) moves onto the
--- current row with it.
+-- current row with it. A replaced version records when it was replaced (`replaced_at`, the
+-- next version's last_updated), so history `_at` (the versions current at some instant) is a
+-- filter on each row instead of a window over every version of a type.
+
+ALTER TABLE resource_history ADD COLUMN replaced_at timestamptz;
+UPDATE resource_history h SET replaced_at = n.last_updated
+  FROM resource_history n WHERE n.rid = h.rid AND n.version_id = h.version_id + 1;
 
 ALTER TABLE resource ADD COLUMN method text;
 UPDATE resource r SET method = h.method FROM resource_history h WHERE h.rid = r.rid AND h.version_id = r.version_id;
@@ -28,6 +34,9 @@ CREATE INDEX resource_type_updated_idx ON resource (resource_type, last_updated,
 CREATE INDEX resource_updated_idx ON resource (last_updated, rid, version_id);
 
 CREATE VIEW resource_version AS
-  SELECT rid, version_id, resource_type, id, last_updated, method, content, compartments, custodian FROM resource
+  SELECT rid, version_id, resource_type, id, last_updated, method, content, compartments, custodian,
+         NULL::timestamptz AS replaced_at
+    FROM resource
   UNION ALL
-  SELECT rid, version_id, resource_type, id, last_updated, method, content, compartments, custodian FROM resource_history;
+  SELECT rid, version_id, resource_type, id, last_updated, method, content, compartments, custodian, replaced_at
+    FROM resource_history;

@@ -74,12 +74,8 @@ export async function readHistory(ctx: RequestContext, query: HistoryQuery): Pro
     where.push(sql`(${filter})`);
   }
 
-  let source = sql`resource_version r`;
   if (query.at) {
     // The version current during [start, end]: written before end and not replaced before start.
-    source = sql`(SELECT h.*, lead(h.last_updated) OVER (PARTITION BY h.rid ORDER BY h.version_id) AS replaced_at
-                  FROM resource_version h
-                  ${query.resourceType ? sql`WHERE h.resource_type = ${query.resourceType}` : sql``}) r`;
     where.push(sql`r.last_updated <= ${query.at.end}`);
     where.push(sql`(r.replaced_at IS NULL OR r.replaced_at > ${query.at.start})`);
   }
@@ -93,7 +89,7 @@ export async function readHistory(ctx: RequestContext, query: HistoryQuery): Pro
   const order = sql.raw(backwards ? 'ASC' : 'DESC');
   const result = await (ctx.tx ?? ctx.services.db).query(
     sql`SELECT r.rid, r.resource_type, r.id, r.version_id, r.last_updated, r.method, r.content, r.compartments, r.custodian
-        FROM ${source}
+        FROM resource_version r
         WHERE ${sql.and(where)}
         ORDER BY r.last_updated ${order}, r.rid ${order}, r.version_id ${order}
         LIMIT ${query.count + 1}`

@@ -200,7 +200,8 @@ export class WriteTx {
    */
   queueReplace(row: ResourceRow): void {
     this.statements.push(
-      sql`INSERT INTO resource_history (${sql.raw(VERSION_COLUMNS)}) SELECT ${sql.raw(VERSION_COLUMNS)} FROM resource WHERE rid = ${row.rid}`,
+      sql`INSERT INTO resource_history (${sql.raw(VERSION_COLUMNS)}, replaced_at)
+          SELECT ${sql.raw(VERSION_COLUMNS)}, ${row.last_updated}::timestamptz FROM resource WHERE rid = ${row.rid}`,
       sql`UPDATE resource SET version_id = ${row.version_id}, last_updated = ${row.last_updated}, deleted = ${row.deleted},
             content = ${row.content}, compartments = ${row.compartments}, custodian = ${row.custodian}, method = ${row.method}
           WHERE rid = ${row.rid}`

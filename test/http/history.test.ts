@@ -88,3 +88,36 @@ test('_since keeps versions written at or after the instant; _at the versions cu
   expect((await client.get('Location/_history?_since=yesterday')).status).toBe(400);
   expect((await client.get('Location/_history?_since=2020-02-30')).status).toBe(400);
 });
+
+test('_at at instance, type and system level: the version current then, a deletion included', async () => {
+  const instants: string[] = [];
+  const pause = async () => {
+    await sleep(20);
+    instants.push(new Date().toISOString());
+    await sleep(20);
+  };
+  const start = new Date().toISOString();
+  const v1 = (await client.post('Location', { resourceType: 'Location', name: 'At v1' })).body;
+  await pause();
+  await client.put(`Location/${v1.id}`, { ...v1, name: 'At v2' });
+  await pause();
+  await client.put(`Location/${v1.id}`, { ...v1, name: 'At v3' });
+  await pause();
+  expect((await client.delete(`Location/${v1.id}`)).status).toBe(204);
+  await pause();
+  const mine = (bundle: any) =>
+    (bundle.entry ?? [])
+      .filter((e: any) => (e.resource?.id ?? e.request.url.split('/')[1]) === v1.id)
+      .map((e: any) => e.resource?.name ?? e.request.method);
+  const at = async (path: string, when: string) => mine((await client.get(`${path}?_at=${encodeURIComponent(when)}&_count=1000`)).body);
+  for (const path of [`Location/${v1.id}/_history`, 'Location/_history', '_history']) {
+    expect([path, await at(path, instants[0])]).toEqual([path, ['At v1']]);
+    expect([path, await at(path, instants[1])]).toEqual([path, ['At v2']]);
+    expect([path, await at(path, instants[2])]).toEqual([path, ['At v3']]);
+    expect([path, await at(path, instants[3])]).toEqual([path, ['DELETE']]);
+    // A date is a range: every version current at some moment of it, newest first (the day, or
+    // the month or year when the test ran across midnight).
+    const range = [10, 7, 4].map((n) => start.slice(0, n)).find((prefix) => instants[3].startsWith(prefix));
+    if (range) expect([path, await at(path, range)]).toEqual([path, ['DELETE', 'At v3', 'At v2', 'At v1']]);
+  }
+});

@@ -1,7 +1,7 @@
 /**
  * Migration 0003 on a database written before it: each current version leaves
  * resource_history (kept once, in resource, with the method that wrote it), replaced versions
- * stay, and resource_version still lists every version.
+ * stay and record when they were replaced, and resource_version still lists every version.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -37,15 +37,15 @@ afterAll(async () => {
 async function oldStyle(id: string, methods: string[], deleted = false): Promise<void> {
   const rid = `00000000-0000-4000-8000-${id.padStart(12, '0')}`;
   const content = (v: number) => (deleted && v === methods.length ? null : JSON.stringify({ resourceType: 'Basic', id, meta: { versionId: String(v) } }));
+  const written = (v: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, v)).toISOString();
   await client.query(
-    `INSERT INTO resource (rid, resource_type, id, version_id, last_updated, deleted, content) VALUES ($1, 'Basic', $2, $3, now(), $4, $5)`,
-    [rid, id, methods.length, deleted, content(methods.length)]
+    `INSERT INTO resource (rid, resource_type, id, version_id, last_updated, deleted, content) VALUES ($1, 'Basic', $2, $3, $4, $5, $6)`,
+    [rid, id, methods.length, written(methods.length), deleted, content(methods.length)]
   );
   for (let v = 1; v <= methods.length; v++) {
     await client.query(
-      `INSERT INTO resource_history (rid, version_id, resource_type, id, last_updated, method, content)
-       VALUES ($1, $2, 'Basic', $3, now() - make_interval(secs => $4), $5, $6)`,
-      [rid, v, id, methods.length - v, methods[v - 1], content(v)]
+      `INSERT INTO resource_history (rid, version_id, resource_type, id, last_updated, method, content) VALUES ($1, $2, 'Basic', $3, $4, $5, $6)`,
+      [rid, v, id, written(v), methods[v - 1], content(v)]
     );
   }
 }
@@ -68,12 +68,17 @@ test('current versions move out of resource_history with their method; replaced 
     { id: '3', version_id: 3, method: 'DELETE' },
     { id: '4', version_id: 2, method: 'PUT' },
   ]);
-  const replaced = await client.query('SELECT id, version_id, method FROM resource_history ORDER BY id, version_id');
+  // Each replaced version records when its successor was written.
+  const replaced = await client.query(
+    `SELECT h.id, h.version_id, h.method, h.replaced_at = n.last_updated AS replaced_by_next
+     FROM resource_history h JOIN resource_version n ON n.rid = h.rid AND n.version_id = h.version_id + 1 ORDER BY h.id, h.version_id`
+  );
   expect(replaced.rows).toEqual([
-    { id: '2', version_id: 1, method: 'POST' },
-    { id: '3', version_id: 1, method: 'POST' },
-    { id: '3', version_id: 2, method: 'PUT' },
+    { id: '2', version_id: 1, method: 'POST', replaced_by_next: true },
+    { id: '3', version_id: 1, method: 'POST', replaced_by_next: true },
+    { id: '3', version_id: 2, method: 'PUT', replaced_by_next: true },
   ]);
+  expect((await client.query('SELECT count(*)::int AS n FROM resource_history')).rows[0].n).toBe(3);
   const every = await client.query(`SELECT id, version_id, content->'meta'->>'versionId' AS v FROM resource_version WHERE id <> '4' ORDER BY id, version_id`);
   expect(every.rows).toEqual([
     { id: '1', version_id: 1, v: '1' },

@@ -195,9 +195,13 @@ test('a replaced version moves to resource_history in the statement that writes 
   });
   // BEGIN with the lock, the copy and the update in one statement, then COMMIT.
   expect(messages).toHaveLength(3);
-  expect(messages[1]).toMatch(/^WITH w0 AS \(INSERT INTO resource_history .* FROM resource WHERE rid = \$1\), w1 AS \(UPDATE resource SET/);
-  const history = await db.pool.query('SELECT version_id, method, content FROM resource_history WHERE rid = $1', [v2.rid]);
-  expect(history.rows).toEqual([{ version_id: 1, method: 'POST', content: row('q8').content }]);
+  expect(messages[1]).toMatch(/^WITH w0 AS \(INSERT INTO resource_history .* FROM resource WHERE rid = \$2\), w1 AS \(UPDATE resource SET/);
+  const history = await db.pool.query(
+    'SELECT version_id, method, content, replaced_at = $2::timestamptz AS replaced_by_v2 FROM resource_history WHERE rid = $1',
+    [v2.rid, v2.last_updated]
+  );
+  // The replaced version records when the new one replaced it (history _at filters on it).
+  expect(history.rows).toEqual([{ version_id: 1, method: 'POST', content: row('q8').content, replaced_by_v2: true }]);
   const current = await db.pool.query('SELECT version_id, method, content FROM resource WHERE rid = $1', [v2.rid]);
   expect(current.rows).toEqual([{ version_id: 2, method: 'PUT', content: v2.content }]);
 });
