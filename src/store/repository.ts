@@ -16,7 +16,7 @@ import type { Services, WriteEvent } from '../services';
 import { RetryableConflict } from './database';
 import { mintId, ridOf } from './rid';
 import { sql, type Sql } from './sql';
-import { runWriteTransaction, type WriteTx, type ResourceRow } from './write-tx';
+import { RESOURCE_COLUMNS, runWriteTransaction, type WriteTx, type ResourceRow } from './write-tx';
 
 export interface StoredVersion {
   rid: string;
@@ -122,7 +122,6 @@ function accessInfo(row: StoredVersion): RowAccessInfo {
   return { resourceType: row.resourceType, id: row.id, compartments: row.compartments, custodian: row.custodian };
 }
 
-const COLUMNS = sql.raw('rid, resource_type, id, version_id, last_updated, deleted, content, compartments, custodian');
 
 export class Repository {
   constructor(private readonly services: Services) {}
@@ -154,7 +153,7 @@ export class Repository {
     const lock = options.forUpdate ? sql` FOR UPDATE` : sql``;
     const result = await this.query<DbRow & { visible: boolean }>(
       ctx,
-      sql`SELECT ${COLUMNS}, ${this.visibility(ctx, resourceType)} AS visible
+      sql`SELECT ${RESOURCE_COLUMNS}, ${this.visibility(ctx, resourceType)} AS visible
           FROM resource r WHERE rid = ${ridOf(resourceType, id)}${lock}`.prepared('current_row')
     );
     const row = result.rows[0];
@@ -252,7 +251,7 @@ export class Repository {
       await this.runHooks('beforeWrite', txCtx, tx, event);
       if (!current) {
         const inserted = await tx.send(
-          sql`INSERT INTO resource (${COLUMNS}, method)
+          sql`INSERT INTO resource (${RESOURCE_COLUMNS})
               VALUES (${row.rid}, ${row.resource_type}, ${row.id}, ${row.version_id}, ${row.last_updated}, false,
                       ${row.content}, ${row.compartments}, ${row.custodian}, ${row.method})
               ON CONFLICT (rid) DO NOTHING RETURNING rid`

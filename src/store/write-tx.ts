@@ -27,8 +27,10 @@ export interface ResourceRow {
   method: string;
 }
 
-const COLUMNS = 'rid, resource_type, id, version_id, last_updated, deleted, content, compartments, custodian, method';
-const VERSION_COLUMNS = 'rid, version_id, resource_type, id, last_updated, method, content, compartments, custodian';
+/** The columns of `resource`, in the order of ResourceRow. */
+export const RESOURCE_COLUMNS = sql.raw('rid, resource_type, id, version_id, last_updated, deleted, content, compartments, custodian, method');
+/** What a version keeps when it moves to resource_history. */
+const VERSION_COLUMNS = sql.raw('rid, version_id, resource_type, id, last_updated, method, content, compartments, custodian');
 
 const BEGIN = 'BEGIN ISOLATION LEVEL READ COMMITTED';
 
@@ -200,8 +202,8 @@ export class WriteTx {
    */
   queueReplace(row: ResourceRow): void {
     this.statements.push(
-      sql`INSERT INTO resource_history (${sql.raw(VERSION_COLUMNS)}, replaced_at)
-          SELECT ${sql.raw(VERSION_COLUMNS)}, ${row.last_updated}::timestamptz FROM resource WHERE rid = ${row.rid}`,
+      sql`INSERT INTO resource_history (${VERSION_COLUMNS}, replaced_at)
+          SELECT ${VERSION_COLUMNS}, ${row.last_updated}::timestamptz FROM resource WHERE rid = ${row.rid}`,
       sql`UPDATE resource SET version_id = ${row.version_id}, last_updated = ${row.last_updated}, deleted = ${row.deleted},
             content = ${row.content}, compartments = ${row.compartments}, custodian = ${row.custodian}, method = ${row.method}
           WHERE rid = ${row.rid}`
@@ -236,8 +238,8 @@ export class WriteTx {
       const rows = this.created;
       this.created = [];
       statements.push(
-        sql`INSERT INTO resource (${sql.raw(COLUMNS)})
-            SELECT ${sql.raw(COLUMNS)}
+        sql`INSERT INTO resource (${RESOURCE_COLUMNS})
+            SELECT ${RESOURCE_COLUMNS}
             FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS x(
               rid uuid, resource_type text, id text, version_id integer, last_updated timestamptz,
               deleted boolean, content jsonb, compartments text[], custodian text, method text)`
