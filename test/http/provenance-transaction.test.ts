@@ -634,12 +634,9 @@ test('$verify-chain names every version a missing shared Provenance recorded', a
   ]);
   const [patientRef, first, second] = refs as string[];
   const shared = await only(first);
-  const saved = {
-    resource: (await server.pool.query(`SELECT * FROM resource WHERE resource_type = 'Provenance' AND id = $1`, [shared.id])).rows,
-    history: (await server.pool.query(`SELECT * FROM resource_history WHERE resource_type = 'Provenance' AND id = $1`, [shared.id])).rows,
-  };
+  // A Provenance is never replaced, so its one version is its resource row (no history rows).
+  const saved = (await server.pool.query(`SELECT * FROM resource WHERE resource_type = 'Provenance' AND id = $1`, [shared.id])).rows;
   await server.pool.query(`DELETE FROM resource WHERE resource_type = 'Provenance' AND id = $1`, [shared.id]);
-  await server.pool.query(`DELETE FROM resource_history WHERE resource_type = 'Provenance' AND id = $1`, [shared.id]);
   try {
     const res = await client.get(`$verify-chain?patient=${idOf(patientRef)}`);
     expect(result(res.body)).toBe(false);
@@ -648,14 +645,12 @@ test('$verify-chain names every version a missing shared Provenance recorded', a
     expect(gone[0][1]).toContain(`Provenance/${shared.id}`);
     for (const ref of [patientRef, first, second]) expect(gone[0][1]).toContain(ref);
   } finally {
-    for (const [table, rows] of [['resource', saved.resource], ['resource_history', saved.history]] as const) {
-      for (const row of rows) {
-        const columns = Object.keys(row);
-        await server.pool.query(
-          `INSERT INTO ${table} (${columns.join(', ')}) VALUES (${columns.map((_, i) => `$${i + 1}`).join(', ')})`,
-          columns.map((c) => (c === 'content' ? JSON.stringify(row[c]) : row[c]))
-        );
-      }
+    for (const row of saved) {
+      const columns = Object.keys(row);
+      await server.pool.query(
+        `INSERT INTO resource (${columns.join(', ')}) VALUES (${columns.map((_, i) => `$${i + 1}`).join(', ')})`,
+        columns.map((c) => (c === 'content' ? JSON.stringify(row[c]) : row[c]))
+      );
     }
   }
   const restored = await client.get(`$verify-chain?patient=${idOf(patientRef)}`);
