@@ -164,7 +164,7 @@ class RecordBuilder {
     readonly rng: Random,
     readonly index: number,
     readonly identity: PatientIdentity,
-    private readonly patientUrl: string
+    patientUrl: string
   ) {
     this.patientRef = ref(patientUrl);
     const orgN = (index % ORGANIZATION_COUNT) + 1;

@@ -70,7 +70,7 @@ function groupOf(event: WriteEvent): string | undefined {
  * runs its entries in FHIR's order, deletes first, then creates, then updates).
  */
 function inEntryOrder(p: Pending): void {
-  const order = p.events.map((event, i) => i).sort((a, b) => (p.events[a].request?.entry ?? a) - (p.events[b].request?.entry ?? b));
+  const order = p.events.map((_, i) => i).sort((a, b) => (p.events[a].request?.entry ?? a) - (p.events[b].request?.entry ?? b));
   p.events = order.map((i) => p.events[i]);
   p.forms = order.map((i) => p.forms[i]);
   recordTargets(p.provenance, p.events);

@@ -64,24 +64,14 @@ export interface WriteOptions {
   compartments?: string[];
 }
 
-interface DbRow {
-  rid: string;
-  resource_type: string;
-  id: string;
-  version_id: number;
-  last_updated: string;
-  deleted: boolean;
-  content: Resource | null;
-  compartments: string[];
-  custodian: string | null;
-  method?: string;
-}
+/** A row of `resource` or of the view resource_version, which has no `deleted` (a deletion is its method). */
+type VersionRow = Omit<ResourceRow, 'deleted'> & { deleted?: boolean };
 
 export function toFhirInstant(value: string | Date): string {
   return new Date(value).toISOString();
 }
 
-export function toStoredVersion(row: DbRow): StoredVersion {
+export function toStoredVersion(row: VersionRow): StoredVersion {
   return {
     rid: row.rid,
     resourceType: row.resource_type,
@@ -134,7 +124,7 @@ export class Repository {
     return runWriteTransaction(this.services.db, this.services.indexer, (tx) => fn({ ...ctx, tx }, tx));
   }
 
-  private async query<R extends DbRow>(ctx: RequestContext, q: Sql) {
+  private async query<R extends VersionRow>(ctx: RequestContext, q: Sql) {
     return ctx.tx ? ctx.tx.query<R>(q) : this.services.db.query<R>(q);
   }
 
@@ -151,7 +141,7 @@ export class Repository {
     options: { forUpdate?: boolean } = {}
   ): Promise<(StoredVersion & { visible: boolean }) | undefined> {
     const lock = options.forUpdate ? sql` FOR UPDATE` : sql``;
-    const result = await this.query<DbRow & { visible: boolean }>(
+    const result = await this.query<VersionRow & { visible: boolean }>(
       ctx,
       sql`SELECT ${RESOURCE_COLUMNS}, ${this.visibility(ctx, resourceType)} AS visible
           FROM resource r WHERE rid = ${ridOf(resourceType, id)}${lock}`.prepared('current_row')
@@ -177,7 +167,7 @@ export class Repository {
     if (!/^[1-9][0-9]{0,8}$/.test(versionId)) {
       throw errors.notFound(`Version ${versionId} of ${resourceType}/${id} is not known`);
     }
-    const result = await this.query<DbRow>(
+    const result = await this.query<VersionRow>(
       ctx,
       sql`SELECT rid, resource_type, id, version_id, last_updated, method, content, compartments, custodian
           FROM resource_version r

@@ -51,7 +51,7 @@ function propertyPart(code: string, value: Omit<CodeSystemConceptProperty, 'code
   };
 }
 
-function lookupProperties(cs: CompiledCodeSystem, entry: ConceptEntry, wanted: string[]): ParametersParameter[] {
+function lookupProperties(entry: ConceptEntry, wanted: string[]): ParametersParameter[] {
   const want = (code: string) => wanted.length === 0 || wanted.includes(code);
   const out: ParametersParameter[] = [];
   if (entry.definition && want('definition')) out.push(propertyPart('definition', { valueString: entry.definition }));
@@ -99,7 +99,7 @@ function lookupOperation(terminology: Terminology): Operation {
             ],
           })
         ),
-        ...lookupProperties(cs, entry, wanted)
+        ...lookupProperties(entry, wanted)
       ),
     };
   });
