@@ -45,6 +45,11 @@ function compartmentTypes(): string[] {
   return compartmentTypeList;
 }
 
+/** Whether compartments name the patient and no other patient. */
+function onlyIn(compartments: readonly string[], patient: string): boolean {
+  return compartments.length > 0 && compartments.every((id) => id === patient);
+}
+
 const NEED: Record<Exclude<Interaction, 'operation'>, Permission> = {
   read: 'r',
   vread: 'r',
@@ -179,8 +184,12 @@ export class SmartAccessPolicy implements AccessPolicy {
     if (patient === undefined) return false;
     if (patient !== null) {
       if (!inPatientCompartment(resourceType)) return false;
-      if (stored && !stored.compartments.includes(patient)) return false;
-      if (resource && !patientCompartments(resource, this.services.config.baseUrl).includes(patient)) return false;
+      // patient/ scopes grant access to one patient's data only (SMART App Launch 2.x, Scopes):
+      // the version replaced or deleted, and the content written, must each belong to that
+      // patient's compartment and to no other patient's, or the write would change (or put
+      // data into) another patient's record.
+      if (stored && !onlyIn(stored.compartments, patient)) return false;
+      if (resource && !onlyIn(patientCompartments(resource, this.services.config.baseUrl), patient)) return false;
     }
     if (scope.query) {
       // The restriction is checked on the content written; a delete has none to check.

@@ -135,6 +135,53 @@ describe('patient/ scopes confine to the launch patient', () => {
     expect(stored.rows[0].n).toBe(1);
   });
 
+  test('a write naming another patient anywhere (not only as subject) is 403: create, update, patch, conditional, batch, transaction', async () => {
+    // performer is a Patient compartment parameter of Observation: Patient/bob there puts the record into bob's compartment.
+    const alsoBob = { ...observation(alice, 'laboratory', 'x1'), performer: [{ reference: `Patient/${bob}` }] };
+    const created = await client.post('Observation', alsoBob);
+    expect(created.status).toBe(403);
+    expect(created.body.resourceType).toBe('OperationOutcome');
+    expect(created.body.issue[0].code).toBe('forbidden');
+    // Conditional create and conditional update go through the same check.
+    expect((await client.post('Observation', alsoBob, { 'If-None-Exist': 'code=x1' })).status).toBe(403);
+    expect((await client.put('Observation?code=x1', alsoBob)).status).toBe(403);
+    // Update and patch of alice's own record that add bob.
+    const own = (await client.post('Observation', observation(alice, 'laboratory', 'x2'))).body;
+    expect((await client.put(`Observation/${own.id}`, { ...own, performer: [{ reference: `Patient/${bob}` }] })).status).toBe(403);
+    const patched = await client.patch(`Observation/${own.id}`, [{ op: 'add', path: '/performer/-', value: { reference: `Patient/${bob}` } }], { 'Content-Type': 'application/json-patch+json' });
+    expect(patched.status).toBe(403);
+    // A stored record shared by alice and bob: the old version is in bob's compartment, so it may
+    // be neither changed (even into alice-only content) nor deleted.
+    const shared = (await root.post('Observation', { ...observation(alice, 'laboratory', 'x3'), performer: [{ reference: `Patient/${bob}` }] })).body;
+    expect((await client.get(`Observation/${shared.id}`)).status).toBe(200);
+    expect((await client.put(`Observation/${shared.id}`, { ...observation(alice, 'laboratory', 'x3'), id: shared.id })).status).toBe(403);
+    expect((await client.delete(`Observation/${shared.id}`)).status).toBe(403);
+    const batch = await client.post('', {
+      resourceType: 'Bundle', type: 'batch',
+      entry: [
+        { resource: observation(alice, 'laboratory', 'x4'), request: { method: 'POST', url: 'Observation' } },
+        { resource: { ...alsoBob, code: { text: 'x5' } }, request: { method: 'POST', url: 'Observation' } },
+      ],
+    });
+    expect(batch.body.entry.map((e: any) => e.response.status)).toEqual([expect.stringMatching(/^201/), expect.stringMatching(/^403/)]);
+    const tx = await client.post('', {
+      resourceType: 'Bundle', type: 'transaction',
+      entry: [
+        { resource: observation(alice, 'laboratory', 'x6'), request: { method: 'POST', url: 'Observation' } },
+        { resource: { ...alsoBob, code: { text: 'x7' } }, request: { method: 'POST', url: 'Observation' } },
+      ],
+    });
+    expect(tx.status).toBe(403);
+    // Nothing the app wrote reached bob's compartment; the shared record is unchanged.
+    const inBob = await server.pool.query(
+      `SELECT id FROM resource WHERE resource_type = 'Observation' AND compartments @> ARRAY[$1] AND NOT deleted`, [bob]
+    );
+    expect(inBob.rows.map((r) => r.id).sort()).toEqual([obs.bobLab, shared.id].sort());
+    expect((await root.get(`Observation/${shared.id}`)).body.meta.versionId).toBe('1');
+    // The version stored for alice's own record is the first one.
+    expect((await client.get(`Observation/${own.id}`)).body.meta.versionId).toBe('1');
+  });
+
   test('each batch entry is checked; a transaction with one forbidden entry writes nothing', async () => {
     const batch = await client.post('', {
       resourceType: 'Bundle', type: 'batch',
