@@ -140,6 +140,20 @@ export class GrantStore {
   }
 
   /**
+   * The grant behind a known, unexpired refresh token, and whether it may still be used (not
+   * rotated, not revoked), without changing it: the token endpoint validates the request
+   * against it before it consumes the token (RFC 6749 §6).
+   */
+  async lookupRefresh(token: string): Promise<{ grant: RefreshGrant; usable: boolean } | undefined> {
+    const result = await this.db.query<RefreshRow & { usable: boolean }>(
+      sql`SELECT ${REFRESH_COLUMNS}, (used_at IS NULL AND revoked_at IS NULL) AS usable FROM auth_refresh
+          WHERE token_hash = ${tokenHash(token)} AND expires_at > now()`
+    );
+    const row = result.rows[0];
+    return row ? { grant: toRefreshGrant(row), usable: row.usable } : undefined;
+  }
+
+  /**
    * Consumes a refresh token for rotation. `reused` means it had already been rotated (or
    * its family revoked): the caller must revoke the family.
    */

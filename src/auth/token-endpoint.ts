@@ -127,20 +127,18 @@ async function authorizationCodeGrant(auth: AuthServer, form: Record<string, str
 
 async function refreshTokenGrant(auth: AuthServer, form: Record<string, string>, caller: AuthenticatedClient): Promise<Issue> {
   if (!form.refresh_token) throw oauthErrors.invalidRequest('refresh_token is required');
-  const used = await auth.grants.useRefresh(form.refresh_token);
-  if (!used) throw oauthErrors.invalidGrant('The refresh token is unknown, expired or revoked');
-  if ('reused' in used) {
-    await revokeFamily(auth, used.familyId);
+  // The request is validated (client, scope, session, user) before the token is consumed: an
+  // error response issues nothing, so the client keeps its refresh token (RFC 6749 §6), and
+  // only a request that would rotate the token can trigger reuse detection (§10.4).
+  const known = await auth.grants.lookupRefresh(form.refresh_token);
+  if (!known) throw oauthErrors.invalidGrant('The refresh token is unknown, expired or revoked');
+  const { grant } = known;
+  if (grant.clientId !== caller.client.clientId) throw oauthErrors.invalidGrant('The refresh token was issued to another client');
+  if (!known.usable) {
+    await revokeFamily(auth, grant.familyId);
     throw oauthErrors.invalidGrant('The refresh token was already used: every token of this grant is now revoked');
   }
-  const { grant } = used;
-  if (grant.clientId !== caller.client.clientId) throw oauthErrors.invalidGrant('The refresh token was issued to another client');
   const granted = splitScopes(grant.scope);
-  if (granted.includes('online_access') && !granted.includes('offline_access')) {
-    if (!grant.sessionHash || !(await auth.users.sessionActive(grant.sessionHash))) {
-      throw oauthErrors.invalidGrant('online_access: the user is no longer logged in');
-    }
-  }
   let scope = grant.scope;
   if (form.scope) {
     const asked = splitScopes(form.scope);
@@ -148,8 +146,19 @@ async function refreshTokenGrant(auth: AuthServer, form: Record<string, string>,
     if (extra.length) throw oauthErrors.invalidScope(`Scopes beyond the original grant: ${extra.join(' ')}`);
     scope = asked.join(' ');
   }
+  if (granted.includes('online_access') && !granted.includes('offline_access')) {
+    if (!grant.sessionHash || !(await auth.users.sessionActive(grant.sessionHash))) {
+      throw oauthErrors.invalidGrant('online_access: the user is no longer logged in');
+    }
+  }
   const user = grant.userId ? await auth.users.get(grant.userId) : undefined;
   if (grant.userId && !user) throw oauthErrors.invalidGrant('The user of this grant no longer exists');
+  const used = await auth.grants.useRefresh(form.refresh_token);
+  if (!used || 'reused' in used) {
+    // Used (or revoked) by a concurrent request since the lookup: the same as a reuse.
+    await revokeFamily(auth, grant.familyId);
+    throw oauthErrors.invalidGrant('The refresh token was already used: every token of this grant is now revoked');
+  }
   return { client: caller.client, scope, user, context: grant.context, familyId: grant.familyId, sessionHash: grant.sessionHash };
 }
 

@@ -336,6 +336,26 @@ describe('refresh tokens', () => {
     expect(wider.body.error).toBe('invalid_scope');
   });
 
+  test('a refused refresh request uses nothing up: the client keeps its refresh token and its grant', async () => {
+    const first = await launchToken(server, { clientId: app, redirectUri: REDIRECT, scope: 'launch/patient patient/*.rs offline_access', patient: alice, ...dr });
+    const refresh = (extra: Record<string, string> = {}, headers: Record<string, string> = {}) =>
+      tokenRequest(server, { grant_type: 'refresh_token', refresh_token: first.body.refresh_token, ...extra }, headers);
+    const wider = await refresh({ client_id: app, scope: 'user/*.rs' });
+    expect(wider.status).toBe(400);
+    expect(wider.body.error).toBe('invalid_scope');
+    // Another client presenting it (authenticated as itself) is refused, and triggers no reuse detection.
+    const stranger = await refresh({}, basic(confidential.clientId, confidential.clientSecret!));
+    expect(stranger.status).toBe(400);
+    expect(stranger.body.error).toBe('invalid_grant');
+    expect(stranger.body.error_description).toMatch(/another client/);
+    expect((await server.client(first.body.access_token).get(`Patient/${alice}`)).status).toBe(200);
+    const ok = await refresh({ client_id: app });
+    expect(ok.status).toBe(200);
+    expect(ok.body.scope).toBe('launch/patient patient/*.rs offline_access');
+    expect((await server.client(first.body.access_token).get(`Patient/${alice}`)).status).toBe(200);
+    expect((await server.client(ok.body.access_token).get(`Patient/${alice}`)).status).toBe(200);
+  });
+
   test('online_access refresh tokens stop working when the user logs out', async () => {
     const browser = new Browser();
     const res = await launchToken(server, { clientId: app, redirectUri: REDIRECT, scope: 'user/Patient.rs online_access', browser, ...dr });
