@@ -16,7 +16,10 @@ import type { User } from './users';
 
 interface Issue {
   client: Client;
+  /** The access token's scope. */
   scope: string;
+  /** The grant's scope, for the refresh token (default: scope); it decides whether there is one. */
+  refreshScope?: string;
   user?: User;
   context?: LaunchContext;
   /** Continue this refresh family (rotation) instead of starting one. */
@@ -33,7 +36,8 @@ function wantsRefresh(scopes: string[]): boolean {
 async function issueTokens(auth: AuthServer, issue: Issue): Promise<Record<string, unknown>> {
   const { config } = auth.services;
   const scopes = splitScopes(issue.scope);
-  const refresh = issue.user !== undefined && wantsRefresh(scopes);
+  const refreshScope = issue.refreshScope ?? issue.scope;
+  const refresh = issue.user !== undefined && wantsRefresh(splitScopes(refreshScope));
   const familyId = refresh ? (issue.familyId ?? randomToken(16)) : undefined;
   const context = issue.context ?? {};
   const access = await auth.tokens.issueAccessToken({
@@ -62,7 +66,7 @@ async function issueTokens(auth: AuthServer, issue: Issue): Promise<Record<strin
       clientId: issue.client.clientId,
       userId: issue.user?.userId,
       sessionHash: issue.sessionHash,
-      scope: issue.scope,
+      scope: refreshScope,
       context,
       expiresAt: Math.floor(Date.now() / 1000) + config.auth.refreshTokenLifetime,
     });
@@ -159,7 +163,11 @@ async function refreshTokenGrant(auth: AuthServer, form: Record<string, string>,
     await revokeFamily(auth, grant.familyId);
     throw oauthErrors.invalidGrant('The refresh token was already used: every token of this grant is now revoked');
   }
-  return { client: caller.client, scope, user, context: grant.context, familyId: grant.familyId, sessionHash: grant.sessionHash };
+  // A narrower scope applies to the access token only; the new refresh token keeps the
+  // scope of the one presented (RFC 6749 §6), so a later refresh can ask for all of it again.
+  return {
+    client: caller.client, scope, refreshScope: grant.scope, user, context: grant.context, familyId: grant.familyId, sessionHash: grant.sessionHash,
+  };
 }
 
 function clientCredentialsGrant(form: Record<string, string>, caller: AuthenticatedClient): Issue {

@@ -356,6 +356,23 @@ describe('refresh tokens', () => {
     expect((await server.client(ok.body.access_token).get(`Patient/${alice}`)).status).toBe(200);
   });
 
+  test('a narrower scope on refresh applies to the new access token only; the new refresh token keeps the grant (even without offline_access)', async () => {
+    const full = 'launch/patient openid fhirUser offline_access patient/*.rs';
+    const first = await launchToken(server, { clientId: app, redirectUri: REDIRECT, scope: full, patient: alice, ...dr });
+    const narrow = await tokenRequest(server, { grant_type: 'refresh_token', refresh_token: first.body.refresh_token, client_id: app, scope: 'launch/patient patient/*.rs' });
+    expect(narrow.status).toBe(200);
+    expect(narrow.body.scope).toBe('launch/patient patient/*.rs');
+    expect(narrow.body.id_token).toBeUndefined();
+    expect(narrow.body.refresh_token).toEqual(expect.any(String));
+    const userinfo = await fetch(`${server.baseUrl}/oauth2/userinfo`, { headers: { Authorization: `Bearer ${narrow.body.access_token}` } });
+    expect(userinfo.status).toBe(403);
+    const again = await tokenRequest(server, { grant_type: 'refresh_token', refresh_token: narrow.body.refresh_token, client_id: app });
+    expect(again.status).toBe(200);
+    expect(again.body.scope).toBe(full);
+    expect(again.body.id_token).toEqual(expect.any(String));
+    expect(again.body.refresh_token).toEqual(expect.any(String));
+  });
+
   test('online_access refresh tokens stop working when the user logs out', async () => {
     const browser = new Browser();
     const res = await launchToken(server, { clientId: app, redirectUri: REDIRECT, scope: 'user/Patient.rs online_access', browser, ...dr });
