@@ -244,28 +244,28 @@ export async function introspectEndpoint(auth: AuthServer, req: Request, res: Re
   await introspectionCaller(auth, req, form);
   if (!form.token) throw oauthErrors.invalidRequest('token is required');
   noStore(res);
-  if (form.token_type_hint !== 'refresh_token') {
-    try {
-      const claims = await auth.tokens.verify(form.token);
-      res.json({
-        active: true,
-        scope: claims.scope,
-        client_id: claims.client_id,
-        sub: claims.sub,
-        exp: claims.exp,
-        iat: claims.iat,
-        iss: claims.iss,
-        aud: claims.aud,
-        jti: claims.jti,
-        token_type: 'Bearer',
-        ...(claims.patient && { patient: claims.patient }),
-        ...(claims.encounter && { encounter: claims.encounter }),
-        ...(claims.fhirUser && { fhirUser: `${auth.services.config.baseUrl}/${claims.fhirUser}` }),
-      });
-      return;
-    } catch {
-      // not a valid access token: perhaps a refresh token
-    }
+  // token_type_hint is only a hint: every token type is searched whatever it says (RFC 7662
+  // §2.1). The two kinds cannot be confused: access tokens are JWTs, refresh tokens random strings.
+  try {
+    const claims = await auth.tokens.verify(form.token);
+    res.json({
+      active: true,
+      scope: claims.scope,
+      client_id: claims.client_id,
+      sub: claims.sub,
+      exp: claims.exp,
+      iat: claims.iat,
+      iss: claims.iss,
+      aud: claims.aud,
+      jti: claims.jti,
+      token_type: 'Bearer',
+      ...(claims.patient && { patient: claims.patient }),
+      ...(claims.encounter && { encounter: claims.encounter }),
+      ...(claims.fhirUser && { fhirUser: `${auth.services.config.baseUrl}/${claims.fhirUser}` }),
+    });
+    return;
+  } catch {
+    // not a valid access token: perhaps a refresh token
   }
   const refresh = await auth.grants.peekRefresh(form.token);
   if (refresh) {
@@ -282,14 +282,13 @@ export async function revokeEndpoint(auth: AuthServer, req: Request, res: Respon
   if (!form.token) throw oauthErrors.invalidRequest('token is required');
   const mayRevoke = (clientId: string) => clientId === caller.client.clientId || caller.client.isAdmin;
   let done = false;
-  if (form.token_type_hint !== 'refresh_token') {
-    try {
-      const claims = await auth.tokens.verifySignature(form.token);
-      if (mayRevoke(claims.client_id)) await auth.tokens.revoke(claims.jti, claims.exp);
-      done = true;
-    } catch {
-      // not an access token of ours
-    }
+  // token_type_hint is only a hint: both token types are searched whatever it says (RFC 7009 §2.1).
+  try {
+    const claims = await auth.tokens.verifySignature(form.token);
+    if (mayRevoke(claims.client_id)) await auth.tokens.revoke(claims.jti, claims.exp);
+    done = true;
+  } catch {
+    // not an access token of ours
   }
   if (!done) {
     const refresh = await auth.grants.findRefresh(form.token);

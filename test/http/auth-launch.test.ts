@@ -373,6 +373,21 @@ describe('refresh tokens', () => {
     expect(again.body.refresh_token).toEqual(expect.any(String));
   });
 
+  test('token_type_hint=access_token still finds a refresh token: introspection, then revocation of its grant', async () => {
+    // The confidential app authenticates at the token endpoint (client_secret_basic).
+    const { redirect, verifier } = await authorize(server, {
+      clientId: confidential.clientId, redirectUri: REDIRECT, scope: 'launch/patient patient/*.rs offline_access', patient: alice, ...dr,
+    });
+    const auth = basic(confidential.clientId, confidential.clientSecret!);
+    const tokens = (await tokenRequest(server, { grant_type: 'authorization_code', code: redirect.searchParams.get('code')!, redirect_uri: REDIRECT, code_verifier: verifier }, auth)).body;
+    const post = (path: string, form: Record<string, string>) => fetch(`${server.baseUrl}/oauth2/${path}`, { method: 'POST', headers: auth, body: new URLSearchParams(form) });
+    const seen = await post('introspect', { token: tokens.refresh_token, token_type_hint: 'access_token' });
+    expect(await seen.json()).toMatchObject({ active: true, client_id: confidential.clientId });
+    expect((await post('revoke', { token: tokens.refresh_token, token_type_hint: 'access_token' })).status).toBe(200);
+    expect(await (await post('introspect', { token: tokens.refresh_token })).json()).toEqual({ active: false });
+    expect((await server.client(tokens.access_token).get(`Patient/${alice}`)).status).toBe(401);
+  });
+
   test('online_access refresh tokens stop working when the user logs out', async () => {
     const browser = new Browser();
     const res = await launchToken(server, { clientId: app, redirectUri: REDIRECT, scope: 'user/Patient.rs online_access', browser, ...dr });

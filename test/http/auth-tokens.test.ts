@@ -259,6 +259,20 @@ describe('introspection and revocation', () => {
     expect(anonymous.status).toBe(401);
   });
 
+  test('token_type_hint is only a hint: a wrong one still finds the access token (introspection and revocation)', async () => {
+    const t = (await tokenRequest(server, { grant_type: 'client_credentials', scope: 'system/Patient.rs' }, basic(c.clientId, c.clientSecret!))).body.access_token;
+    const hinted = await fetch(`${server.baseUrl}/oauth2/introspect`, {
+      method: 'POST', headers: basic(c.clientId, c.clientSecret!), body: new URLSearchParams({ token: t, token_type_hint: 'refresh_token' }),
+    });
+    expect(await hinted.json()).toMatchObject({ active: true, client_id: c.clientId, token_type: 'Bearer' });
+    const revoked = await fetch(`${server.baseUrl}/oauth2/revoke`, {
+      method: 'POST', headers: basic(c.clientId, c.clientSecret!), body: new URLSearchParams({ token: t, token_type_hint: 'refresh_token' }),
+    });
+    expect(revoked.status).toBe(200);
+    expect((await server.client(t).get('Patient')).status).toBe(401);
+    expect((await introspect(t)).body).toEqual({ active: false });
+  });
+
   test('the token endpoint answers GET with 405', async () => {
     expect((await fetch(tokenUrl)).status).toBe(405);
   });
