@@ -227,27 +227,42 @@ export async function tokenEndpoint(auth: AuthServer, req: Request, res: Respons
   }
 }
 
-/** Who may introspect: an authenticated confidential client, or the holder of a valid access token. */
-async function introspectionCaller(auth: AuthServer, req: Request, form: Record<string, string>): Promise<void> {
+/**
+ * Which tokens the caller may have described; refused (401) without valid credentials.
+ * RFC 7662 §2.1 and §4 and SMART App Launch 2.x (Token Introspection) require authorization
+ * for this endpoint, against token scanning and so as not to reveal one app's or user's tokens
+ * to another. A confidential client (client secret or private_key_jwt) may introspect the
+ * tokens issued to itself, an admin client any. A bearer token may belong to any app, public
+ * and patient apps included, so it authorizes only with the admin scope (the privileged
+ * grant of this server's resource-server and management callers), and then for any token.
+ */
+async function introspectionCaller(auth: AuthServer, req: Request, form: Record<string, string>): Promise<(clientId: string) => boolean> {
   if (bearerToken(req)) {
-    await bearerClaims(auth, req);
-    return;
+    const claims = await bearerClaims(auth, req);
+    const privileged = splitScopes(claims.scope).includes(ADMIN_SCOPE);
+    return () => privileged;
   }
   const caller = await auth.clientAuth.authenticate(req, form);
   if (!caller || caller.method === 'none') {
-    throw oauthErrors.invalidClient('Introspection needs client authentication or a bearer token');
+    throw oauthErrors.invalidClient('Introspection needs client authentication (a confidential client) or a bearer token with the admin scope');
   }
+  return (clientId) => caller.client.isAdmin || clientId === caller.client.clientId;
 }
 
 export async function introspectEndpoint(auth: AuthServer, req: Request, res: Response): Promise<void> {
   const form = formOf(req);
-  await introspectionCaller(auth, req, form);
+  const mayIntrospect = await introspectionCaller(auth, req, form);
   if (!form.token) throw oauthErrors.invalidRequest('token is required');
   noStore(res);
   // token_type_hint is only a hint: every token type is searched whatever it says (RFC 7662
   // §2.1). The two kinds cannot be confused: access tokens are JWTs, refresh tokens random strings.
+  // A token the caller may not see is answered like an unknown one, revealing nothing (RFC 7662 §4).
   try {
     const claims = await auth.tokens.verify(form.token);
+    if (!mayIntrospect(claims.client_id)) {
+      res.json({ active: false });
+      return;
+    }
     res.json({
       active: true,
       scope: claims.scope,
@@ -268,7 +283,7 @@ export async function introspectEndpoint(auth: AuthServer, req: Request, res: Re
     // not a valid access token: perhaps a refresh token
   }
   const refresh = await auth.grants.peekRefresh(form.token);
-  if (refresh) {
+  if (refresh && mayIntrospect(refresh.clientId)) {
     res.json({ active: true, scope: refresh.scope, client_id: refresh.clientId, exp: refresh.expiresAt, token_type: 'refresh_token' });
     return;
   }

@@ -259,6 +259,29 @@ describe('introspection and revocation', () => {
     expect(anonymous.status).toBe(401);
   });
 
+  test('who may introspect: a confidential client its own tokens, the admin client or an admin-scoped bearer any; other callers learn nothing', async () => {
+    const other = await registerClient(server, { name: 'Other', type: 'confidential-symmetric', scopes: ['system/Patient.rs'] });
+    const otherToken = (await tokenRequest(server, { grant_type: 'client_credentials', scope: 'system/Patient.rs' }, basic(other.clientId, other.clientSecret!))).body.access_token;
+    // Another confidential client: the token is not its own.
+    expect(await introspect(token, basic(other.clientId, other.clientSecret!))).toEqual({ status: 200, body: { active: false } });
+    expect((await introspect(otherToken, basic(other.clientId, other.clientSecret!))).body).toMatchObject({ active: true, client_id: other.clientId });
+    // A bearer token without the admin scope authorizes nothing, not even its own description.
+    const bearer = (t: string) => ({ Authorization: `Bearer ${t}` });
+    expect(await introspect(token, bearer(otherToken))).toEqual({ status: 200, body: { active: false } });
+    expect(await introspect(otherToken, bearer(otherToken))).toEqual({ status: 200, body: { active: false } });
+    // Privileged callers: the admin client (client secret) and a bearer token with the admin scope.
+    expect((await introspect(token, basic('admin', server.adminSecret!))).body).toMatchObject({ active: true, client_id: c.clientId });
+    expect((await introspect(token, bearer(server.token!))).body).toMatchObject({ active: true, client_id: c.clientId });
+    // No or invalid credentials: 401; a public client cannot authenticate.
+    const invalid = await introspect(token, bearer('not-a-token'));
+    expect(invalid.status).toBe(401);
+    expect(invalid.body.error).toBe('invalid_token');
+    const pub = await registerClient(server, { name: 'Public reader', type: 'public', redirectUris: ['http://127.0.0.1:9/cb'], scopes: ['patient/*.rs'] });
+    const res = await fetch(`${server.baseUrl}/oauth2/introspect`, { method: 'POST', body: new URLSearchParams({ token, client_id: pub.clientId }) });
+    expect(res.status).toBe(401);
+    expect(((await res.json()) as any).error).toBe('invalid_client');
+  });
+
   test('token_type_hint is only a hint: a wrong one still finds the access token (introspection and revocation)', async () => {
     const t = (await tokenRequest(server, { grant_type: 'client_credentials', scope: 'system/Patient.rs' }, basic(c.clientId, c.clientSecret!))).body.access_token;
     const hinted = await fetch(`${server.baseUrl}/oauth2/introspect`, {
