@@ -284,7 +284,19 @@ export async function introspectEndpoint(auth: AuthServer, req: Request, res: Re
   }
   const refresh = await auth.grants.peekRefresh(form.token);
   if (refresh && mayIntrospect(refresh.clientId)) {
-    res.json({ active: true, scope: refresh.scope, client_id: refresh.clientId, exp: refresh.expiresAt, token_type: 'refresh_token' });
+    // No token_type: RFC 7662 §2.2 means an access token type (RFC 6749 §7.1), which a
+    // refresh token has not. The grant's launch context is included as SMART's introspection
+    // response does for access tokens.
+    res.json({
+      active: true,
+      scope: refresh.scope,
+      client_id: refresh.clientId,
+      sub: refresh.userId ?? refresh.clientId,
+      exp: refresh.expiresAt,
+      iss: auth.services.config.baseUrl,
+      ...(refresh.context.patient && { patient: refresh.context.patient }),
+      ...(refresh.context.encounter && { encounter: refresh.context.encounter }),
+    });
     return;
   }
   res.json({ active: false });

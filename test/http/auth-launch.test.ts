@@ -373,7 +373,7 @@ describe('refresh tokens', () => {
     expect(again.body.refresh_token).toEqual(expect.any(String));
   });
 
-  test('token_type_hint=access_token still finds a refresh token: introspection, then revocation of its grant', async () => {
+  test('a refresh token is introspected with its patient and without token_type, also under token_type_hint=access_token; revoking it ends its grant', async () => {
     // The confidential app authenticates at the token endpoint (client_secret_basic).
     const { redirect, verifier } = await authorize(server, {
       clientId: confidential.clientId, redirectUri: REDIRECT, scope: 'launch/patient patient/*.rs offline_access', patient: alice, ...dr,
@@ -382,7 +382,11 @@ describe('refresh tokens', () => {
     const tokens = (await tokenRequest(server, { grant_type: 'authorization_code', code: redirect.searchParams.get('code')!, redirect_uri: REDIRECT, code_verifier: verifier }, auth)).body;
     const post = (path: string, form: Record<string, string>) => fetch(`${server.baseUrl}/oauth2/${path}`, { method: 'POST', headers: auth, body: new URLSearchParams(form) });
     const seen = await post('introspect', { token: tokens.refresh_token, token_type_hint: 'access_token' });
-    expect(await seen.json()).toMatchObject({ active: true, client_id: confidential.clientId });
+    const described = (await seen.json()) as any;
+    // A refresh token is no access-token type (RFC 7662 §2.2): no token_type; the grant's patient is given.
+    expect(described).toMatchObject({ active: true, client_id: confidential.clientId, scope: 'launch/patient patient/*.rs offline_access', patient: alice });
+    expect(described.token_type).toBeUndefined();
+    expect(described.sub).toEqual(expect.any(String));
     expect((await post('revoke', { token: tokens.refresh_token, token_type_hint: 'access_token' })).status).toBe(200);
     expect(await (await post('introspect', { token: tokens.refresh_token })).json()).toEqual({ active: false });
     expect((await server.client(tokens.access_token).get(`Patient/${alice}`)).status).toBe(401);
