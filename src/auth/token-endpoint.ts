@@ -11,7 +11,7 @@ import type { Client } from './clients';
 import type { AuthenticatedClient } from './client-auth';
 import { auditSecurity, bearerClaims, bearerToken, type AuthServer } from './context';
 import { formOf, noStore, OAuthError, oauthErrors, randomToken } from './oauth';
-import type { LaunchContext } from './tokens';
+import type { AccessClaims, LaunchContext } from './tokens';
 import type { User } from './users';
 
 interface Issue {
@@ -307,19 +307,30 @@ export async function revokeEndpoint(auth: AuthServer, req: Request, res: Respon
   const caller = await auth.clientAuth.authenticate(req, form);
   if (!caller) throw oauthErrors.invalidClient('The client must identify itself (client_id) or authenticate');
   if (!form.token) throw oauthErrors.invalidRequest('token is required');
-  const mayRevoke = (clientId: string) => clientId === caller.client.clientId || caller.client.isAdmin;
-  let done = false;
+  // RFC 7009 §2.1: the server verifies that the token was issued to the client asking; if
+  // not, "the request is refused and the client is informed of the error". An admin client
+  // may revoke any token.
+  const assertMayRevoke = (clientId: string) => {
+    if (clientId !== caller.client.clientId && !caller.client.isAdmin) {
+      throw oauthErrors.unauthorizedClient('The token was issued to another client');
+    }
+  };
   // token_type_hint is only a hint: both token types are searched whatever it says (RFC 7009 §2.1).
+  let claims: AccessClaims | undefined;
   try {
-    const claims = await auth.tokens.verifySignature(form.token);
-    if (mayRevoke(claims.client_id)) await auth.tokens.revoke(claims.jti, claims.exp);
-    done = true;
+    claims = await auth.tokens.verifySignature(form.token);
   } catch {
     // not an access token of ours
   }
-  if (!done) {
+  if (claims) {
+    assertMayRevoke(claims.client_id);
+    await auth.tokens.revoke(claims.jti, claims.exp);
+  } else {
     const refresh = await auth.grants.findRefresh(form.token);
-    if (refresh && mayRevoke(refresh.clientId)) await revokeFamily(auth, refresh.familyId);
+    if (refresh) {
+      assertMayRevoke(refresh.clientId);
+      await revokeFamily(auth, refresh.familyId);
+    }
   }
   // RFC 7009: unknown and already invalid tokens are answered the same way.
   noStore(res);

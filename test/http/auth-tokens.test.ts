@@ -282,6 +282,22 @@ describe('introspection and revocation', () => {
     expect(((await res.json()) as any).error).toBe('invalid_client');
   });
 
+  test('revoking a token issued to another client is refused (400 unauthorized_client) and revokes nothing; the admin client may', async () => {
+    const t = (await tokenRequest(server, { grant_type: 'client_credentials', scope: 'system/Patient.rs' }, basic(c.clientId, c.clientSecret!))).body.access_token;
+    const other = await registerClient(server, { name: 'Revoker', type: 'confidential-symmetric', scopes: ['system/Patient.rs'] });
+    const pub = await registerClient(server, { name: 'Public revoker', type: 'public', redirectUris: ['http://127.0.0.1:9/cb'], scopes: ['patient/*.rs'] });
+    const revoke = (form: Record<string, string>, headers: Record<string, string> = {}) =>
+      fetch(`${server.baseUrl}/oauth2/revoke`, { method: 'POST', headers, body: new URLSearchParams({ token: t, ...form }) });
+    for (const res of [await revoke({}, basic(other.clientId, other.clientSecret!)), await revoke({ client_id: pub.clientId })]) {
+      expect(res.status).toBe(400);
+      expect(res.headers.get('cache-control')).toBe('no-store');
+      expect(((await res.json()) as any).error).toBe('unauthorized_client');
+    }
+    expect((await server.client(t).get('Patient')).status).toBe(200);
+    expect((await revoke({}, basic('admin', server.adminSecret!))).status).toBe(200);
+    expect((await server.client(t).get('Patient')).status).toBe(401);
+  });
+
   test('token_type_hint is only a hint: a wrong one still finds the access token (introspection and revocation)', async () => {
     const t = (await tokenRequest(server, { grant_type: 'client_credentials', scope: 'system/Patient.rs' }, basic(c.clientId, c.clientSecret!))).body.access_token;
     const hinted = await fetch(`${server.baseUrl}/oauth2/introspect`, {
