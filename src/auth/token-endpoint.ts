@@ -22,7 +22,10 @@ interface Issue {
   refreshScope?: string;
   user?: User;
   context?: LaunchContext;
-  /** Continue this refresh family (rotation) instead of starting one. */
+  /**
+   * The grant's family: access tokens carry it (so revoking it revokes them), refresh tokens
+   * continue it (rotation). Started here when absent and a refresh token is issued.
+   */
   familyId?: string;
   sessionHash?: string;
   nonce?: string;
@@ -38,7 +41,7 @@ async function issueTokens(auth: AuthServer, issue: Issue): Promise<Record<strin
   const scopes = splitScopes(issue.scope);
   const refreshScope = issue.refreshScope ?? issue.scope;
   const refresh = issue.user !== undefined && wantsRefresh(splitScopes(refreshScope));
-  const familyId = refresh ? (issue.familyId ?? randomToken(16)) : undefined;
+  const familyId = issue.familyId ?? (refresh ? randomToken(16) : undefined);
   const context = issue.context ?? {};
   const access = await auth.tokens.issueAccessToken({
     clientId: issue.client.clientId,
@@ -122,10 +125,10 @@ async function authorizationCodeGrant(auth: AuthServer, form: Record<string, str
     sessionHash: grant.sessionHash,
     nonce: grant.nonce,
   };
-  if (wantsRefresh(splitScopes(grant.scope))) {
-    issue.familyId = randomToken(16);
-    await auth.grants.setCodeFamily(form.code, issue.familyId);
-  }
+  // Every grant from a code gets a family, with or without a refresh token, so that a replay
+  // of the code can revoke what was issued for it (RFC 6749 §4.1.2).
+  issue.familyId = randomToken(16);
+  await auth.grants.setCodeFamily(form.code, issue.familyId);
   return issue;
 }
 

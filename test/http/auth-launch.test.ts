@@ -294,6 +294,20 @@ describe('token endpoint: codes', () => {
     expect((await tokenRequest(server, { grant_type: 'refresh_token', refresh_token: first.body.refresh_token, client_id: app })).status).toBe(400);
   });
 
+  test('a replayed code revokes the access token issued for it also when there is no refresh token', async () => {
+    const { redirect, verifier } = await code('patient/*.rs launch/patient');
+    const c = redirect.searchParams.get('code')!;
+    const first = await exchange(c, verifier);
+    expect(first.status).toBe(200);
+    expect(first.body.refresh_token).toBeUndefined();
+    expect((await server.client(first.body.access_token).get(`Patient/${alice}`)).status).toBe(200);
+    const replay = await exchange(c, verifier);
+    expect(replay.status).toBe(400);
+    expect(replay.body.error).toBe('invalid_grant');
+    expect(replay.body.error_description).toMatch(/revoked/);
+    expect((await server.client(first.body.access_token).get(`Patient/${alice}`)).status).toBe(401);
+  });
+
   test('redirect_uri must match the authorization request', async () => {
     const { redirect, verifier } = await code();
     const res = await exchange(redirect.searchParams.get('code')!, verifier, { redirect_uri: 'http://127.0.0.1:9/other' });
