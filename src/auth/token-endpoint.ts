@@ -74,12 +74,14 @@ async function issueTokens(auth: AuthServer, issue: Issue): Promise<Record<strin
       expiresAt: Math.floor(Date.now() / 1000) + config.auth.refreshTokenLifetime,
     });
   }
-  if (issue.user && scopes.includes('openid') && (scopes.includes('fhirUser') || scopes.includes('profile'))) {
+  // OpenID Connect Core §3.1.3.3: a token response to an openid request carries an id_token
+  // (sub at least); the user's FHIR resource and name only for fhirUser or profile (SMART).
+  if (issue.user && scopes.includes('openid')) {
+    const identity = scopes.includes('fhirUser') || scopes.includes('profile');
     body.id_token = await auth.tokens.issueIdToken({
       clientId: issue.client.clientId,
       userId: issue.user.userId,
-      fhirUser: issue.user.fhirUser,
-      name: issue.user.displayName,
+      ...(identity && { fhirUser: issue.user.fhirUser, name: issue.user.displayName }),
       nonce: issue.nonce,
     });
   }

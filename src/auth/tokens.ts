@@ -99,12 +99,12 @@ export class TokenService {
     return { token, claims: { ...claims, iss: this.config.baseUrl, aud: this.config.baseUrl, sub: input.subject, iat: now }, expiresIn };
   }
 
-  /** An OpenID Connect id token for the client, naming the user's FHIR resource as an absolute URL. */
-  async issueIdToken(input: { clientId: string; userId: string; fhirUser: string; name?: string; nonce?: string }): Promise<string> {
+  /** An OpenID Connect id token for the client; fhirUser, when given, as an absolute URL. */
+  async issueIdToken(input: { clientId: string; userId: string; fhirUser?: string; name?: string; nonce?: string }): Promise<string> {
     const key = await this.keys.signingKey('RS256');
     const now = Math.floor(Date.now() / 1000);
     return new SignJWT({
-      fhirUser: `${this.config.baseUrl}/${input.fhirUser}`,
+      ...(input.fhirUser && { fhirUser: `${this.config.baseUrl}/${input.fhirUser}` }),
       ...(input.name && { name: input.name }),
       ...(input.nonce && { nonce: input.nonce }),
       auth_time: now,

@@ -119,6 +119,18 @@ describe('standalone launch', () => {
     expect((await client.get(`Patient/${bob}`)).status).toBe(404);
   });
 
+  test('openid without fhirUser or profile still gets an id_token: sub, but no fhirUser or name', async () => {
+    const res = await launchToken(server, { clientId: app, redirectUri: REDIRECT, scope: 'openid patient/*.rs launch/patient', patient: bob, ...dr, extra: { nonce: 'n-1' } });
+    expect(res.status).toBe(200);
+    expect(res.body.scope).toBe('openid patient/*.rs launch/patient');
+    const jwks = createRemoteJWKSet(new URL(`${server.baseUrl}/.well-known/jwks.json`));
+    const { payload } = await jwtVerify(res.body.id_token, jwks, { issuer: server.baseUrl, audience: app });
+    expect(payload.sub).toEqual(expect.any(String));
+    expect(payload.nonce).toBe('n-1');
+    expect(payload.fhirUser).toBeUndefined();
+    expect(payload.name).toBeUndefined();
+  });
+
   test('a confidential app authenticates at the token endpoint (client_secret_basic)', async () => {
     const { redirect, verifier } = await authorize(server, { clientId: confidential.clientId, redirectUri: REDIRECT, scope: 'user/Patient.rs', ...dr });
     const form = { grant_type: 'authorization_code', code: redirect.searchParams.get('code')!, redirect_uri: REDIRECT, code_verifier: verifier };
