@@ -72,6 +72,15 @@ export class SmartAccessPolicy implements AccessPolicy {
     this.scopes = parseResourceScopes(principal.scopes);
   }
 
+  /**
+   * Every refusal of this policy is the token's scopes falling short: RFC 6750 §3 asks for
+   * WWW-Authenticate with error="insufficient_scope" on such a 403.
+   */
+  private insufficientScope(message: string) {
+    const realm = `Bearer realm="${this.services.config.baseUrl}"`;
+    return errors.insufficientScope(message, `${realm}, error="insufficient_scope", error_description="${message.replace(/["\\]/g, "'")}"`);
+  }
+
   /** The patient a scope confines its holder to; null: none (unrestricted); undefined: confined to nobody. */
   private confinement(scope: ResourceScope): string | null | undefined {
     if (scope.context === 'system') return null;
@@ -94,7 +103,7 @@ export class SmartAccessPolicy implements AccessPolicy {
       if (operation === 'expunge') {
         need = 'd';
         if (!this.principal.scopes.includes(ADMIN_SCOPE)) {
-          throw errors.forbidden('$expunge needs the admin scope');
+          throw this.insufficientScope('$expunge needs the admin scope');
         }
       }
     } else {
@@ -102,7 +111,7 @@ export class SmartAccessPolicy implements AccessPolicy {
     }
     if (this.scopesFor(resourceType, need).length === 0) {
       const what = interaction === 'operation' ? `$${operation}` : interaction;
-      throw errors.forbidden(
+      throw this.insufficientScope(
         `The access token's scopes do not permit ${what} on ${resourceType === '*' ? 'any resource type' : resourceType} (needs "${need}")`
       );
     }
@@ -172,7 +181,7 @@ export class SmartAccessPolicy implements AccessPolicy {
     const allowed = this.scopesFor(resourceType, need).some((scope) => this.permitsWrite(scope, resourceType, resource, stored));
     if (!allowed) {
       const target = stored ? `${stored.resourceType}/${stored.id}` : resourceType;
-      throw errors.forbidden(`The access token's scopes do not permit ${interaction} of ${target} (needs "${need}" within its context)`);
+      throw this.insufficientScope(`The access token's scopes do not permit ${interaction} of ${target} (needs "${need}" within its context)`);
     }
     for (const rule of this.services.accessRules) {
       rule.assertWrite?.(this.principal, interaction, resource, stored);

@@ -8,7 +8,7 @@ import express, { type Request, type Response } from 'express';
 import { ADMIN_SCOPE } from '../access/scopes';
 import type { SigningAlg } from '../keys/keystore';
 import { clientProblem, type NewClient } from './clients';
-import { bearerClaims, type AuthServer } from './context';
+import { bearerClaims, insufficientScope, type AuthServer } from './context';
 import { OAuthError, oauthErrors, oauthHandler } from './oauth';
 import type { LaunchContext } from './tokens';
 import { userProblem, type NewUser, type SigningJwks } from './users';
@@ -17,7 +17,7 @@ const LAUNCH_LIFETIME = 3600;
 
 async function requireAdmin(auth: AuthServer, req: Request): Promise<void> {
   const claims = await bearerClaims(auth, req);
-  if (!claims.scope.split(' ').includes(ADMIN_SCOPE)) throw new OAuthError(403, 'insufficient_scope', 'The admin scope is required');
+  if (!claims.scope.split(' ').includes(ADMIN_SCOPE)) throw insufficientScope(auth, 'The admin scope is required');
 }
 
 function admin(auth: AuthServer, fn: (req: Request, res: Response) => Promise<void>) {

@@ -54,9 +54,15 @@ export function smartAuthenticator(auth: AuthServer): Authenticator {
       if (!header) {
         throw errors.unauthorized(`An access token is required (Authorization: Bearer); see ${auth.endpoints.smartConfiguration}`, realm);
       }
+      // Another scheme (Basic, ...) is no authentication information for this resource server:
+      // RFC 6750 §3.1 says the challenge SHOULD then carry no error code. A malformed Bearer
+      // credential is an invalid token.
+      if (!/^Bearer\s/i.test(header.trim())) {
+        throw errors.unauthorized('The Authorization header must be "Bearer <access token>"', realm);
+      }
       const match = /^Bearer\s+([A-Za-z0-9\-._~+/]+=*)$/i.exec(header.trim());
       if (!match) {
-        throw errors.unauthorized('The Authorization header must be "Bearer <access token>"', `${realm}, error="invalid_request"`);
+        throw errors.unauthorized('The bearer token is malformed', `${realm}, error="invalid_token", error_description="The bearer token is malformed"`);
       }
       let claims: AccessClaims;
       try {

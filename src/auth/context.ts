@@ -85,3 +85,10 @@ export async function bearerClaims(auth: AuthServer, req: Request): Promise<Acce
     throw new OAuthError(401, 'invalid_token', (err as Error).message, { 'WWW-Authenticate': `${realm}, error="invalid_token"` });
   }
 }
+
+/** A 403 for a valid token whose scopes do not cover the request, with the challenge RFC 6750 §3.1 asks for. */
+export function insufficientScope(auth: AuthServer, description: string): OAuthError {
+  return new OAuthError(403, 'insufficient_scope', description, {
+    'WWW-Authenticate': `Bearer realm="${auth.services.config.baseUrl}", error="insufficient_scope"`,
+  });
+}

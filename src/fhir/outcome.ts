@@ -61,6 +61,9 @@ export const errors = {
   unauthorized: (msg: string, wwwAuthenticate: string) =>
     new FhirError(401, outcome(issue('error', 'login', msg)), { 'WWW-Authenticate': wwwAuthenticate }),
   forbidden: (msg: string) => fail(403, 'forbidden', msg),
+  /** A 403 because the access token's scopes do not cover the request (RFC 6750 §3.1: WWW-Authenticate with insufficient_scope). */
+  insufficientScope: (msg: string, wwwAuthenticate: string) =>
+    new FhirError(403, outcome(issue('error', 'forbidden', msg)), { 'WWW-Authenticate': wwwAuthenticate }),
   notFound: (msg: string) => fail(404, 'not-found', msg),
   methodNotAllowed: (msg: string, allow?: string[]) =>
     new FhirError(405, outcome(issue('error', 'not-supported', msg)), allow ? { Allow: allow.join(', ') } : {}),

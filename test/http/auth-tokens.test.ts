@@ -125,9 +125,34 @@ describe('enforcement', () => {
     const late = await server.client(expired).get('Patient');
     expect(late.status).toBe(401);
     expect(late.headers.get('www-authenticate')).toContain('expired');
-    const basicAuth = await server.client().get('Patient', { Authorization: 'Basic abc' });
+    // Another scheme is no authentication for this resource server: the challenge has no error code (RFC 6750 §3.1).
+    const basicAuth = await server.client().get('Patient', { Authorization: 'Basic YTpi' });
     expect(basicAuth.status).toBe(401);
-    expect(basicAuth.headers.get('www-authenticate')).toContain('error="invalid_request"');
+    expect(basicAuth.headers.get('www-authenticate')).toBe(`Bearer realm="${server.baseUrl}"`);
+    const malformed = await server.client().get('Patient', { Authorization: 'Bearer a b' });
+    expect(malformed.status).toBe(401);
+    expect(malformed.headers.get('www-authenticate')).toContain('error="invalid_token"');
+  });
+
+  test('a 403 for insufficient scope carries WWW-Authenticate: Bearer ... error="insufficient_scope" (FHIR and admin endpoints)', async () => {
+    const c = await registerClient(server, { name: 'Writer', type: 'confidential-symmetric', scopes: ['system/Observation.c', 'system/Patient.rs'] });
+    const token = (await tokenRequest(server, { grant_type: 'client_credentials', scope: 'system/Observation.c system/Patient.rs' }, basic(c.clientId, c.clientSecret!))).body.access_token;
+    const client = server.client(token);
+    const challenge = new RegExp(`^Bearer realm="${server.baseUrl.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}", error="insufficient_scope"`);
+    const read = await client.get('Observation');
+    const write = await client.post('Patient', { resourceType: 'Patient' });
+    for (const res of [read, write]) {
+      expect(res.status).toBe(403);
+      expect(res.body.issue[0].code).toBe('forbidden');
+      expect(res.headers.get('www-authenticate')).toMatch(challenge);
+    }
+    const adminApi = await fetch(`${server.baseUrl}/admin/clients`, { headers: { Authorization: `Bearer ${token}` } });
+    expect(adminApi.status).toBe(403);
+    expect(adminApi.headers.get('www-authenticate')).toMatch(challenge);
+    // A 403 that is not about scopes (a purpose of use not registered) has no challenge.
+    const purpose = await client.get('Patient', { 'X-Purpose-Of-Use': 'ETREAT' });
+    expect(purpose.status).toBe(403);
+    expect(purpose.headers.get('www-authenticate')).toBeNull();
   });
 
   test('X-Purpose-Of-Use is accepted only for purposes registered for the client', async () => {
