@@ -6,7 +6,7 @@
  * Public clients only name themselves (client_id) and prove nothing here; PKCE does that.
  */
 import type { Request } from 'express';
-import { createLocalJWKSet, createRemoteJWKSet, decodeJwt, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import { createLocalJWKSet, createRemoteJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import type { Database } from '../store/database';
 import { sql } from '../store/sql';
 import type { Client, ClientStore } from './clients';
@@ -70,6 +70,13 @@ export class ClientAuthenticator {
 
   private async verifyAssertion(assertion: string, claimedId: string | undefined): Promise<Client> {
     let clientId: string | undefined;
+    // SMART Backend Services, authentication JWT header: kid is required (the key pair used).
+    let kid: string | undefined;
+    try {
+      kid = decodeProtectedHeader(assertion).kid;
+    } catch {
+      // not a JWT: refused just below
+    }
     try {
       const payload = decodeJwt(assertion);
       clientId = payload.iss;
@@ -77,6 +84,7 @@ export class ClientAuthenticator {
     } catch {
       throw oauthErrors.invalidClient('The client assertion is not a JWT with iss = sub = client_id');
     }
+    if (!kid) throw oauthErrors.invalidClient('The client assertion header has no kid (required by SMART Backend Services)');
     if (claimedId && claimedId !== clientId) throw oauthErrors.invalidClient('client_id does not match the assertion');
     const client = await this.clients.get(clientId);
     if (!client || client.type !== 'confidential-asymmetric') {

@@ -217,6 +217,18 @@ describe('backend services (client_credentials + private_key_jwt)', () => {
     expect(replay.body.error_description).toMatch(/jti/);
   });
 
+  test('an assertion without kid in its header is invalid_client, though its key is registered', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const noKid = await new SignJWT({ jti: randomUUID() })
+      .setProtectedHeader({ alg: 'RS384', typ: 'JWT' })
+      .setIssuer(byValue).setSubject(byValue).setAudience(tokenUrl).setExpirationTime(now + 240)
+      .sign(rsKey.privateKey);
+    const res = await tokenRequest(server, backendForm(noKid));
+    expect(res.status).toBe(401);
+    expect(res.body.error).toBe('invalid_client');
+    expect(res.body.error_description).toMatch(/kid/);
+  });
+
   test('scopes beyond the registration are not granted; none left is invalid_scope', async () => {
     const res = await tokenRequest(server, backendForm(await assertion(byValue, rsKey), 'system/Patient.cruds'));
     expect(res.status).toBe(400);
