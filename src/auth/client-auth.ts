@@ -38,23 +38,32 @@ export class ClientAuthenticator {
    */
   async authenticate(req: Request, form: Record<string, string>): Promise<AuthenticatedClient | undefined> {
     const authorization = req.headers.authorization;
-    if (authorization && /^basic /i.test(authorization)) {
+    const basic = Boolean(authorization && /^basic /i.test(authorization));
+    const assertion = form.client_assertion_type !== undefined || form.client_assertion !== undefined;
+    const posted = form.client_secret !== undefined;
+    // "The client MUST NOT use more than one authentication method in each request" (RFC 6749
+    // §2.3); such a request is invalid_request (§5.2), rather than one method silently winning.
+    if ([basic, assertion, posted].filter(Boolean).length > 1) {
+      throw oauthErrors.invalidRequest('More than one client authentication method (use exactly one of Basic, client_secret, client_assertion)');
+    }
+    if (authorization && basic) {
       const decoded = Buffer.from(authorization.slice(6).trim(), 'base64').toString('utf8');
       const colon = decoded.indexOf(':');
       if (colon < 0) throw oauthErrors.invalidClient('Malformed Basic credentials', true);
       const id = safeDecode(decoded.slice(0, colon));
       const secret = safeDecode(decoded.slice(colon + 1));
+      if (form.client_id !== undefined && form.client_id !== id) throw oauthErrors.invalidRequest('client_id differs from the Basic credentials');
       const client = await this.clients.verifySecret(id, secret);
       if (!client) throw oauthErrors.invalidClient('Unknown client or wrong client secret', true);
       return { client, method: 'client_secret_basic' };
     }
-    if (form.client_assertion_type !== undefined || form.client_assertion !== undefined) {
+    if (assertion) {
       if (form.client_assertion_type !== JWT_BEARER || !form.client_assertion) {
         throw oauthErrors.invalidClient(`client_assertion_type must be ${JWT_BEARER}, with a client_assertion`);
       }
       return { client: await this.verifyAssertion(form.client_assertion, form.client_id), method: 'private_key_jwt' };
     }
-    if (form.client_secret !== undefined) {
+    if (posted) {
       const client = form.client_id ? await this.clients.verifySecret(form.client_id, form.client_secret) : undefined;
       if (!client) throw oauthErrors.invalidClient('Unknown client or wrong client secret');
       return { client, method: 'client_secret_post' };

@@ -112,13 +112,17 @@ export function endpoints(config: Pick<Config, 'baseUrl'>): Endpoints {
   };
 }
 
-/** Form fields of an application/x-www-form-urlencoded body (or query), last value wins. */
+/**
+ * Form fields of an application/x-www-form-urlencoded body. A repeated parameter is
+ * invalid_request: "Request and response parameters MUST NOT be included more than once"
+ * (RFC 6749 §3.2, §5.2), and picking one of the values would be a guess.
+ */
 export function formOf(req: Request): Record<string, string> {
   const body = (req.body && typeof req.body === 'object' ? req.body : {}) as Record<string, unknown>;
   const result: Record<string, string> = {};
   for (const [key, value] of Object.entries(body)) {
-    const v = Array.isArray(value) ? value[value.length - 1] : value;
-    if (typeof v === 'string') result[key] = v;
+    if (Array.isArray(value)) throw oauthErrors.invalidRequest(`The parameter ${key} is repeated`);
+    if (typeof value === 'string') result[key] = value;
   }
   return result;
 }

@@ -263,6 +263,32 @@ describe('symmetric clients', () => {
   });
 });
 
+describe('malformed token requests (RFC 6749 §2.3, §3.2, §5.2)', () => {
+  test('a repeated parameter, or more than one client authentication method, is 400 invalid_request', async () => {
+    const c = await registerClient(server, { name: 'Strict', type: 'confidential-symmetric', scopes: ['system/Patient.rs'] });
+    const auth = basic(c.clientId, c.clientSecret!);
+    const send = async (body: URLSearchParams, headers: Record<string, string> = {}) => {
+      const res = await fetch(tokenUrl, { method: 'POST', headers, body });
+      return { status: res.status, cache: res.headers.get('cache-control'), body: (await res.json()) as any };
+    };
+    const cases = [
+      send(new URLSearchParams([['grant_type', 'authorization_code'], ['grant_type', 'client_credentials'], ['scope', 'system/Patient.rs']]), auth),
+      send(new URLSearchParams([['grant_type', 'client_credentials'], ['scope', 'system/Patient.rs'], ['scope', 'system/Patient.rs']]), auth),
+      send(new URLSearchParams({ grant_type: 'client_credentials', scope: 'system/Patient.rs', client_id: c.clientId, client_secret: c.clientSecret! }), auth),
+      send(new URLSearchParams({ grant_type: 'client_credentials', scope: 'system/Patient.rs', client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: 'garbage' }), auth),
+      send(new URLSearchParams({ grant_type: 'client_credentials', scope: 'system/Patient.rs', client_id: 'someone-else' }), auth),
+    ];
+    for (const res of await Promise.all(cases)) {
+      expect(res.status).toBe(400);
+      expect(res.cache).toBe('no-store');
+      expect(res.body.error).toBe('invalid_request');
+    }
+    // The same request with one value and one method succeeds (client_id may accompany Basic).
+    const ok = await send(new URLSearchParams({ grant_type: 'client_credentials', scope: 'system/Patient.rs', client_id: c.clientId }), auth);
+    expect(ok.status).toBe(200);
+  });
+});
+
 describe('introspection and revocation', () => {
   let c: { clientId: string; clientSecret?: string };
   let token: string;
