@@ -265,7 +265,14 @@ export async function consentSubmit(auth: AuthServer, req: Request, res: Respons
   if (user.fhirUser.startsWith('Patient/')) {
     const own = user.fhirUser.slice(8);
     if (context.patient && context.patient !== own) {
-      return page(res, 403, errorPage('Not allowed', 'This launch concerns another patient than the signed-in patient.'));
+      // client_id and redirect_uri are valid by now, so the error goes back to the app with its
+      // state (RFC 6749 §4.1.2.1), not onto a page where the flow would end.
+      await auth.grants.deleteRequest(p.id);
+      return redirectWith(res, request.redirect_uri, {
+        error: 'access_denied',
+        error_description: 'This launch concerns another patient than the signed-in patient',
+        state: request.state,
+      });
     }
     if (scopes.includes('launch/patient') || scopes.some((s) => s.startsWith('patient/'))) context.patient = own;
   } else if (needsPicker(p, user)) {

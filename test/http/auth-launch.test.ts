@@ -179,6 +179,15 @@ describe('EHR launch', () => {
     expect(noScope.redirect.searchParams.get('error')).toBe('invalid_scope');
   });
 
+  test('a patient user opening a launch for another patient: access_denied with the state, back at the app', async () => {
+    const launch = await admin(server, 'POST', '../oauth2/launch', { patient: bob });
+    const { redirect } = await authorize(server, { clientId: app, redirectUri: REDIRECT, scope: 'launch patient/*.rs', launch: launch.body.launch, username: 'alice', password: 'alice-password' });
+    expect(`${redirect.origin}${redirect.pathname}`).toBe(REDIRECT);
+    expect(redirect.searchParams.get('error')).toBe('access_denied');
+    expect(redirect.searchParams.get('state')).toMatch(/^state-/);
+    expect(redirect.searchParams.get('code')).toBeNull();
+  });
+
   test('creating a launch context needs the admin scope', async () => {
     const res = await fetch(`${server.baseUrl}/oauth2/launch`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{"patient":"x"}' });
     expect(res.status).toBe(401);
