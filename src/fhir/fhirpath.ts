@@ -11,8 +11,12 @@
  *    onsetDateTime as text; here it keeps only values of that type.
  *  - children() and descendants() always return nothing, which turns invariants such as
  *    "descendants().where(...).exists()" into false errors; here they walk the value.
+ *  - intersect(), exclude(), distinct(), isDistinct(), subsetOf() and supersetOf() compare
+ *    items by object identity, so two equal Codings read from different places are never
+ *    the same and obs-7 (`coding.intersect(%resource.code.coding)`) could never fail; here
+ *    they use FHIRPath equality (=), as the specification says they do.
  */
-import { FunctionAtom, SymbolAtom, fhirPathIs, getExpressionsForResourceType, parseFhirPath } from '@medplum/core';
+import { FunctionAtom, SymbolAtom, fhirPathEquals, fhirPathIs, getExpressionsForResourceType, parseFhirPath } from '@medplum/core';
 import type { Reference } from '@medplum/fhirtypes';
 import { referenceTarget } from './references';
 import { typedPropertyValue } from './typed-property';
@@ -108,6 +112,41 @@ function stepEval(name: string) {
   };
 }
 
+/** FHIRPath `=` on two items: true only when they are equal (not when the answer is empty). */
+function equal(a: Typed, b: Typed): boolean {
+  return fhirPathEquals(a as never, b as never)[0]?.value === true;
+}
+
+function distinct(items: Typed[]): Typed[] {
+  const result: Typed[] = [];
+  for (const item of items) if (!result.some((r) => equal(r, item))) result.push(item);
+  return result;
+}
+
+interface EvalContext {
+  parent?: EvalContext;
+  variables?: Record<string, Typed | undefined>;
+}
+
+/**
+ * The input of a set function's argument, as @medplum/core gives it: the $this of the
+ * outermost iteration (the resource or value the whole expression is evaluated on).
+ */
+function argumentInput(context: unknown): Typed[] {
+  let c = context as EvalContext;
+  while (c.parent?.variables?.$this) c = c.parent;
+  const self = c.variables?.$this;
+  return self ? [self] : [];
+}
+
+/** The set functions that compare items (FHIRPath 5.3 and 5.1), with equality (=) instead of identity. */
+const SET_FUNCTIONS: Record<string, (input: Typed[], other: Typed[]) => Typed[]> = {
+  intersect: (input, other) => distinct(input.filter((i) => other.some((o) => equal(i, o)))),
+  exclude: (input, other) => input.filter((i) => !other.some((o) => equal(i, o))),
+  subsetOf: (input, other) => [{ type: 'boolean', value: input.every((i) => other.some((o) => equal(i, o))) }],
+  supersetOf: (input, other) => [{ type: 'boolean', value: other.every((o) => input.some((i) => equal(i, o))) }],
+};
+
 /** Replaces resolve(), as(), children(), descendants() and path steps in a parsed tree, in place. */
 function patch(atom: unknown, seen = new Set<unknown>()): void {
   if (!atom || typeof atom !== 'object' || seen.has(atom)) return;
@@ -122,6 +161,18 @@ function patch(atom: unknown, seen = new Set<unknown>()): void {
       Object.defineProperty(atom, 'eval', { value: (_context: unknown, input: Typed[]) => childrenOf(input) });
     } else if (atom.name === 'descendants' && atom.args.length === 0) {
       Object.defineProperty(atom, 'eval', { value: (_context: unknown, input: Typed[]) => descendantsOf(input) });
+    } else if (atom.name === 'distinct' && atom.args.length === 0) {
+      Object.defineProperty(atom, 'eval', { value: (_context: unknown, input: Typed[]) => distinct(input) });
+    } else if (atom.name === 'isDistinct' && atom.args.length === 0) {
+      Object.defineProperty(atom, 'eval', {
+        value: (_context: unknown, input: Typed[]) => [{ type: 'boolean', value: distinct(input).length === input.length }],
+      });
+    } else if (SET_FUNCTIONS[atom.name] && atom.args.length === 1) {
+      const apply = SET_FUNCTIONS[atom.name];
+      const argument = atom.args[0] as unknown as AtomLike;
+      Object.defineProperty(atom, 'eval', {
+        value: (context: unknown, input: Typed[]) => apply(input, argument.eval(context, argumentInput(context))),
+      });
     } else if (atom.name === 'as' && atom.args.length === 1) {
       const name = typeName(atom.args[0]);
       if (name) {

@@ -41,10 +41,12 @@ const UCUM = toTypedValue('http://unitsofmeasure.org');
 /**
  * 'pass', 'fail', or the reason it could not be evaluated. An empty result is not a failure:
  * comparisons FHIRPath cannot decide (dates of different precision) yield empty, and an
- * undecidable rule must not reject a resource.
+ * undecidable rule must not reject a resource. A constraint without an expression, or one
+ * that yields several values (FHIRPath's singleton evaluation makes that an error where a
+ * boolean is expected), cannot be evaluated: the caller warns instead of passing silently.
  */
 export function evaluateInvariant(constraint: Constraint, value: Typed, scope: InvariantScope): 'pass' | 'fail' | Error {
-  if (!constraint.expression) return 'pass';
+  if (!constraint.expression) return new Error('it has no FHIRPath expression');
   const native = NATIVE_EXPRESSIONS[constraint.expression];
   if (native) return native(value.value as Json, scope) ? 'pass' : 'fail';
   const expression = compiled(constraint.expression);
@@ -52,6 +54,7 @@ export function evaluateInvariant(constraint: Constraint, value: Typed, scope: I
   try {
     const variables = { '%context': value, '%resource': scope.resource, '%rootResource': scope.rootResource, '%ucum': UCUM };
     const result = expression.eval({ variables }, [value]);
+    if (result.length > 1) return new Error(`it gave ${result.length} values, not one boolean`);
     return result.length === 1 && result[0].value?.valueOf() === false ? 'fail' : 'pass';
   } catch (err) {
     return err instanceof Error ? err : new Error(String(err));

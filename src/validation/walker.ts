@@ -365,7 +365,7 @@ export class Walk {
       if (result === 'fail') {
         this.report(constraint.severity, 'invariant', `${constraint.key}: ${constraint.human || constraint.expression}`, path);
       } else {
-        this.report('warning', 'not-supported', `The invariant ${constraint.key} (${constraint.expression}) could not be evaluated: ${result.message}`, path);
+        this.report('warning', 'not-supported', `The invariant ${constraint.key}${constraint.expression ? ` (${constraint.expression})` : ''} could not be evaluated: ${result.message}`, path);
       }
     }
   }

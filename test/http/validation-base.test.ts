@@ -170,6 +170,24 @@ describe('invariants', () => {
     expect(res.status).toBe(201);
   });
 
+  test('obs-7: a component with the code of the Observation itself, while the Observation has a value (intersect() with %resource)', async () => {
+    const loinc = (code: string) => ({ coding: [{ system: 'http://loinc.org', code }] });
+    const observation = (componentCode: string) => ({
+      resourceType: 'Observation',
+      status: 'final',
+      code: loinc('8480-6'),
+      valueQuantity: { value: 1 },
+      component: [{ code: loinc(componentCode), valueQuantity: { value: 2 } }],
+    });
+    const body = await refused(observation('8480-6'));
+    expect(errorsOf(body)).toEqual([expect.objectContaining({ code: 'invariant', expression: ['Observation'], diagnostics: expect.stringMatching(/^obs-7: /) })]);
+    // FHIRPath equality, not identity: an equal Coding written separately is the same code; another code is not.
+    expect((await client.post('Observation', observation('8462-4'))).status).toBe(201);
+    const noValue: any = observation('8480-6');
+    delete noValue.valueQuantity;
+    expect((await client.post('Observation', noValue)).status).toBe(201);
+  });
+
   test('a warning invariant does not refuse the write: dom-6 (no narrative)', async () => {
     expect((await client.post('Patient', { resourceType: 'Patient' })).status).toBe(201);
     const issues = await server.services.validator.validate({ resourceType: 'Patient' } as any, { mode: 'create' });

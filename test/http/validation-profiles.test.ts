@@ -193,6 +193,30 @@ describe('profiles clients store', () => {
     expect((await otherClient.post('Patient', claiming())).status).toBe(201);
   });
 
+  test('an invariant of a profile that cannot be evaluated is a warning, never a silent pass nor an error', async () => {
+    const sd = storedProfile(0);
+    sd.id = 'stored-unevaluable';
+    sd.url = 'http://hospital.example.org/fhir/StructureDefinition/stored-unevaluable';
+    const root = sd.snapshot.element.find((e: any) => e.id === 'Patient');
+    root.constraint = [
+      ...(root.constraint ?? []),
+      { key: 'hosp-1', severity: 'error', human: 'unknown function', expression: 'name.noSuchFunction()' },
+      { key: 'hosp-2', severity: 'error', human: 'several values', expression: 'identifier.system' },
+      { key: 'hosp-3', severity: 'error', human: 'no expression', xpath: 'f:name' },
+    ];
+    expect((await client.put('StructureDefinition/stored-unevaluable', sd)).status).toBe(201);
+    const res = await client.post('Patient/$validate?profile=' + encodeURIComponent(sd.url), claiming());
+    expect(res.status).toBe(200);
+    expect(errorsOf(res.body)).toEqual([]);
+    const warnings = issuesOf(res.body).filter((i) => i.code === 'not-supported');
+    expect(warnings.map((i) => i.diagnostics)).toEqual([
+      expect.stringMatching(/^The invariant hosp-1 \(name.noSuchFunction\(\)\) could not be evaluated: .*noSuchFunction/),
+      expect.stringMatching(/^The invariant hosp-2 .* could not be evaluated: it gave 2 values, not one boolean/),
+      expect.stringMatching(/^The invariant hosp-3 could not be evaluated: it has no FHIRPath expression/),
+    ]);
+    expect(warnings.every((i) => i.severity === 'warning' && i.expression?.[0] === 'Patient')).toBe(true);
+  });
+
   test('a stored profile without a snapshot gives a clear OperationOutcome', async () => {
     const sd = storedProfile(1);
     sd.id = 'stored-differential';
