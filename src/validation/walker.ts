@@ -233,12 +233,16 @@ export class Walk {
       this.report('error', 'structure', `${el.path} must be a JSON object (a ${type}), not ${describeValue(value)}`, path);
       return;
     }
-    if (Object.keys(value).length === 0) {
-      this.report('error', 'invariant', `${el.path}: an element must have a value or children, not be empty (ele-1)`, path);
+    const keys = Object.keys(value);
+    const isResource = type === 'Resource' || isKnownResourceType(type);
+    // ele-1 `hasValue() or (children().count() > id.count())`: an id alone is not content
+    // (a resource is not an Element: one with only an id is refused for its missing resourceType).
+    if (keys.length === 0 || (!isResource && keys.every((key) => key === 'id'))) {
+      this.report('error', 'invariant', `${el.path}: an element must have a value or children${keys.length ? ' other than its id' : ', not be empty'} (ele-1)`, path);
       return;
     }
     const object = value as Record<string, unknown>;
-    if (type === 'Resource' || isKnownResourceType(type)) {
+    if (isResource) {
       await this.nestedResource(el, type, object, path, frame);
       return;
     }
@@ -318,6 +322,10 @@ export class Walk {
       } else if (!Object.keys(ext).length) {
         this.report('error', 'invariant', `${el.path}: an element must have a value or children, not be empty (ele-1)`, path);
       } else {
+        if ((value === undefined || value === null) && Object.keys(ext).every((key) => key === 'id')) {
+          // ele-1: a primitive without a value needs children (extensions), and its id alone is not one.
+          this.report('error', 'invariant', `${el.path}: an element must have a value or children other than its id (ele-1)`, path);
+        }
         // The element's own children (a profile's extension slices on a primitive: gender.extension:nationalSex)
         // with those of the primitive type (id, extension).
         const { value: inner, ...rest } = ext as Record<string, unknown>;

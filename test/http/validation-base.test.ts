@@ -66,6 +66,18 @@ describe('structure', () => {
     expect(issueAt(body, 'Patient.address[0].city')?.diagnostics).toMatch(/must not be empty/);
   });
 
+  test('ele-1: an element whose only child is its id is empty; an extension is content', async () => {
+    const obs = await refused({ resourceType: 'Observation', status: 'final', code: { text: 'x' }, subject: { id: 'x' }, _issued: { id: 'i1' } });
+    expect(issueAt(obs, 'Observation.subject')).toMatchObject({ severity: 'error', code: 'invariant', diagnostics: expect.stringMatching(/other than its id \(ele-1\)/) });
+    expect(issueAt(obs, 'Observation.issued')).toMatchObject({ severity: 'error', code: 'invariant', diagnostics: expect.stringMatching(/ele-1/) });
+    const patient = await refused({ resourceType: 'Patient', gender: 'male', name: [{ id: 'n' }], _birthDate: { id: 'b' } });
+    expect(errorsOf(patient).map((i) => i.expression?.[0])).toEqual(['Patient.name[0]', 'Patient.birthDate']);
+    // An id next to a value or an extension is fine.
+    const absent = { url: 'http://hl7.org/fhir/StructureDefinition/data-absent-reason', valueCode: 'unknown' };
+    const res = await client.post('Patient', { resourceType: 'Patient', gender: 'male', name: [{ id: 'n', family: 'Li' }], _birthDate: { id: 'b', extension: [absent] }, _gender: { id: 'g' } });
+    expect(res.status).toBe(201);
+  });
+
   test('primitive formats: dates, dateTimes, ids, codes, integers, booleans', async () => {
     const body = await refused({
       resourceType: 'Patient',
