@@ -5,9 +5,12 @@
  * OperationOutcome with status 200 whether or not it is valid (a 4xx means the validation
  * itself could not be made). A valid resource gets one informational issue.
  *
- * - mode (create, update, delete): update and delete only at instance level. update also
- *   checks that the id matches; delete ignores content and answers whether the stored
- *   resource may be deleted now (access, immutable types, legal retention).
+ * - mode (create, update, delete, profile: the codes of resource-validation-mode): update,
+ *   delete and profile only at instance level. update also checks that the id matches;
+ *   delete ignores content and answers whether the stored resource may be deleted now
+ *   (access, immutable types, legal retention); profile checks the stored resource against
+ *   the `profile` parameter, which it needs ("The server checks an existing resource (must be
+ *   nominated by id, not provided as a parameter) as valid against the nominated profile").
  * - profile: validated against it as well; a profile that cannot be used is an error.
  * - GET [type]/[id]/$validate validates the stored current version (after a profile
  *   changed, for instance).
@@ -20,7 +23,8 @@ import { assertRetentionEnded } from '../retention';
 import type { Validator } from './validator';
 
 export const VALIDATE_DEFINITION = 'http://hl7.org/fhir/OperationDefinition/Resource-validate';
-const MODES = new Set(['create', 'update', 'delete']);
+/** http://hl7.org/fhir/ValueSet/resource-validation-mode (required binding of `mode`). */
+const MODES = new Set(['create', 'update', 'delete', 'profile']);
 
 function stringInput(input: Parameters, name: string): string | undefined {
   const value = inputValue(input, name);
@@ -75,14 +79,24 @@ export function validateOperation(validator: Validator): Operation {
       const resourceType = target.resourceType as string;
       const mode = stringInput(input, 'mode');
       if (mode !== undefined && !MODES.has(mode)) {
-        throw errors.badRequest(`mode must be create, update or delete, not "${mode}"`, 'mode');
+        throw errors.badRequest(`mode must be create, update, delete or profile, not "${mode}"`, 'mode');
       }
-      if ((mode === 'update' || mode === 'delete') && !target.id) {
+      if ((mode === 'update' || mode === 'delete' || mode === 'profile') && !target.id) {
         throw errors.badRequest(`mode=${mode} is only possible at instance level: ${resourceType}/[id]/$validate`, 'mode');
       }
       if (mode === 'delete') return validateDelete(ctx, resourceType, target.id as string);
 
       const profile = stringInput(input, 'profile');
+      if (mode === 'profile') {
+        if (!profile) throw errors.badRequest('mode=profile needs the profile to validate the resource against', 'profile');
+        if (inputValue(input, 'resource') !== undefined) {
+          throw errors.badRequest(`mode=profile validates the stored ${resourceType}/${target.id}: the resource must not be given as well`, 'resource');
+        }
+        const stored = (await ctx.services.repo.read(ctx, resourceType, target.id as string)).resource;
+        if (!stored) throw errors.notFound(`${resourceType}/${target.id} has no current content to validate`);
+        const issues = await validator.validate(stored, { mode: 'update', profiles: [profile] });
+        return answer(issues, `${resourceType}/${target.id} is valid against ${profile}: no issues found`);
+      }
       let resource = inputValue(input, 'resource') as Resource | undefined;
       // A Parameters resource posted to Parameters/$validate is the resource, not the input.
       if (!resource && resourceType === 'Parameters' && (req.body as Resource | undefined)?.resourceType === 'Parameters' && !input.parameter?.some((p) => p.name === 'mode' || p.name === 'profile')) {

@@ -111,6 +111,31 @@ describe('instance level', () => {
     expect((await client.get('Patient/does-not-exist/$validate')).status).toBe(404);
   });
 
+  test('mode=profile validates the stored resource against the profile parameter (resource-validation-mode)', async () => {
+    const profile = encodeURIComponent(TEST_PATIENT);
+    const get = await client.get(`Patient/${id}/$validate?mode=profile&profile=${profile}`);
+    expect(get.status).toBe(200);
+    expect(errorsOf(get.body).length).toBeGreaterThan(0);
+    expect(errorsOf(get.body).every((i) => i.diagnostics.includes(TEST_PATIENT))).toBe(true);
+    const params = (...extra: any[]) => ({ resourceType: 'Parameters', parameter: [{ name: 'mode', valueCode: 'profile' }, ...extra] });
+    const post = await client.post(`Patient/${id}/$validate`, params({ name: 'profile', valueUri: TEST_PATIENT }));
+    expect(post.status).toBe(200);
+    expect(errorsOf(post.body)).toEqual(errorsOf(get.body));
+    // A conforming stored Patient: valid against the profile.
+    const conforming = await client.post('Patient', conformingPatient());
+    expect(conforming.status).toBe(201);
+    const valid = await client.get(`Patient/${conforming.body.id}/$validate?mode=profile&profile=${profile}`);
+    expect(valid.status).toBe(200);
+    expect(errorsOf(valid.body)).toEqual([]);
+    // Not possible: without a profile, at type level, with the resource given, for an unknown instance.
+    const noProfile = await client.get(`Patient/${id}/$validate?mode=profile`);
+    expect(noProfile.status).toBe(400);
+    expect(noProfile.body.issue[0]).toMatchObject({ severity: 'error', code: 'invalid', diagnostics: expect.stringMatching(/mode=profile needs the profile/) });
+    expect((await client.post(`Patient/$validate?mode=profile&profile=${profile}`, { resourceType: 'Patient' })).status).toBe(400);
+    expect((await client.post(`Patient/${id}/$validate`, params({ name: 'profile', valueUri: TEST_PATIENT }, { name: 'resource', resource: { resourceType: 'Patient', id } }))).status).toBe(400);
+    expect((await client.get(`Patient/does-not-exist/$validate?mode=profile&profile=${profile}`)).status).toBe(404);
+  });
+
   test('mode=delete answers whether the resource could be deleted now: yes', async () => {
     const res = await client.post(`Patient/${id}/$validate`, { resourceType: 'Parameters', parameter: [{ name: 'mode', valueCode: 'delete' }] });
     expect(res.status).toBe(200);
