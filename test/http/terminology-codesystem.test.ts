@@ -155,6 +155,14 @@ describe('CodeSystem/$validate-code', () => {
     );
     expect(out(posted.body, 'result')).toBe(true);
     expect((await client.get(`CodeSystem/$validate-code?url=${GENDER}`)).status).toBe(400);
+    // "One (and only one) of the in parameters code, coding, or codeableConcept must be provided."
+    const two = await client.post(
+      'CodeSystem/$validate-code',
+      params({ name: 'url', valueUri: GENDER }, { name: 'code', valueCode: 'male' }, { name: 'coding', valueCoding: { system: GENDER, code: 'female' } })
+    );
+    expect(two.status).toBe(400);
+    expect(two.body.issue[0]).toMatchObject({ severity: 'error', code: 'invalid', diagnostics: expect.stringMatching(/found code and coding/) });
+    expect((await client.get(`CodeSystem/$validate-code?url=${GENDER}&code=male&coding=${GENDER}|female`)).status).toBe(400);
     expect((await client.get('CodeSystem/$validate-code?url=http://example.org/unknown&code=a')).status).toBe(404);
   });
 });

@@ -217,7 +217,7 @@ describe('ValueSet/$validate-code', () => {
     expect(out(bad.body, 'result')).toBe(false);
   });
 
-  test('POST with coding (display checked) and codeableConcept; a code without a system is matched in the value set', async () => {
+  test('POST with coding (display checked) and codeableConcept; a coding without a system is matched in the value set', async () => {
     const display = await client.post(
       'ValueSet/$validate-code',
       params({ name: 'url', valueUri: VS + 'observation-status' }, { name: 'coding', valueCoding: { system: 'http://hl7.org/fhir/observation-status', code: 'final', display: 'Done' } })
@@ -232,8 +232,8 @@ describe('ValueSet/$validate-code', () => {
       )
     );
     expect(out(concept.body, 'result')).toBe(true);
-    expect(out((await validate(`url=${VS}administrative-gender&code=male`)).body, 'result')).toBe(true);
-    expect(out((await validate(`url=${VS}administrative-gender&code=nope`)).body, 'result')).toBe(false);
+    expect(out((await validate(`url=${VS}administrative-gender&coding=|male`)).body, 'result')).toBe(true);
+    expect(out((await validate(`url=${VS}administrative-gender&coding=|nope`)).body, 'result')).toBe(false);
   });
 
   test('hierarchies and nested value sets decide membership without expanding', async () => {
@@ -271,6 +271,43 @@ describe('ValueSet/$validate-code', () => {
       params({ name: 'valueSet', resource: vs }, { name: 'code', valueCode: '_finding' }, { name: 'system', valueUri: FINDINGS }, { name: 'abstract', valueBoolean: true })
     );
     expect(out(allowed.body, 'result')).toBe(true);
+  });
+
+  test('a code needs a system or a context: 400 otherwise', async () => {
+    const res = await validate(`url=${VS}administrative-gender&code=male`);
+    expect(res.status).toBe(400);
+    expect(res.body.issue[0]).toMatchObject({ severity: 'error', code: 'invalid', expression: ['system'], diagnostics: expect.stringMatching(/If a code is provided, a system or a context must be provided/) });
+    const posted = await client.post('ValueSet/$validate-code', params({ name: 'url', valueUri: VS + 'administrative-gender' }, { name: 'code', valueCode: 'male' }));
+    expect(posted.status).toBe(400);
+    const context = await validate(`url=${VS}administrative-gender&code=male&context=${encodeURIComponent('http://hl7.org/fhir/StructureDefinition/Patient#Patient.gender')}`);
+    expect(context.status).toBe(200);
+    expect(out(context.body, 'result')).toBe(true);
+  });
+
+  test('one (and only one) of code, coding and codeableConcept: 400 for two or three', async () => {
+    const GENDER = 'http://hl7.org/fhir/administrative-gender';
+    const two = await client.post(
+      'ValueSet/$validate-code',
+      params(
+        { name: 'url', valueUri: VS + 'administrative-gender' },
+        { name: 'code', valueCode: 'male' },
+        { name: 'system', valueUri: GENDER },
+        { name: 'coding', valueCoding: { system: GENDER, code: 'female' } }
+      )
+    );
+    expect(two.status).toBe(400);
+    expect(two.body.resourceType).toBe('OperationOutcome');
+    expect(two.body.issue[0]).toMatchObject({ severity: 'error', code: 'invalid', expression: ['code', 'coding'], diagnostics: expect.stringMatching(/one \(and only one\) of code, coding and codeableConcept; found code and coding/) });
+    // Also when they agree, and in a GET.
+    const get = await validate(`url=${VS}administrative-gender&system=${GENDER}&code=male&coding=${GENDER}|male`);
+    expect(get.status).toBe(400);
+    expect(get.body.issue[0].diagnostics).toMatch(/found code and coding/);
+    const conceptAndCoding = await client.post(
+      'ValueSet/$validate-code',
+      params({ name: 'url', valueUri: VS + 'administrative-gender' }, { name: 'coding', valueCoding: { system: GENDER, code: 'female' } }, { name: 'codeableConcept', valueCodeableConcept: { coding: [{ system: GENDER, code: 'male' }] } })
+    );
+    expect(conceptAndCoding.status).toBe(400);
+    expect(conceptAndCoding.body.issue[0].diagnostics).toMatch(/found coding and codeableConcept/);
   });
 
   test('errors: nothing to validate 400, unknown url 404', async () => {

@@ -36,13 +36,22 @@ export interface CodeInput {
   options: CheckOptions;
 }
 
-/** The code-related inputs of $validate-code; 400 when there is nothing to validate. */
+/**
+ * The code-related inputs of $validate-code; 400 when there is nothing to validate, or more
+ * than one thing: "One (and only one) of the in parameters code, coding, or codeableConcept
+ * must be provided" (ValueSet-validate-code, CodeSystem-validate-code). Answering about one
+ * of them would silently ignore the others.
+ */
 export function codeInput(input: Parameters): CodeInput {
   const params = new OperationParams(input);
   const coding = params.coding('coding');
   const concept = params.codeableConcept('codeableConcept');
   const code = params.string('code');
-  if (!code && !coding && !concept) throw errors.badRequest('$validate-code needs code, coding or codeableConcept', 'code');
+  const given = [code && 'code', coding && 'coding', concept && 'codeableConcept'].filter((g): g is string => Boolean(g));
+  if (given.length === 0) throw errors.badRequest('$validate-code needs code, coding or codeableConcept', 'code');
+  if (given.length > 1) {
+    throw errors.badRequest(`$validate-code takes one (and only one) of code, coding and codeableConcept; found ${given.join(' and ')}`, given);
+  }
   return { params, code, coding, concept, options: { abstractOk: params.boolean('abstract') ?? false, displayLanguage: params.string('displayLanguage') } };
 }
 

@@ -103,6 +103,11 @@ function expandOperation(terminology: Terminology): Operation {
 function validateCodeOperation(terminology: Terminology): Operation {
   return terminologyOperation('ValueSet', 'validate-code', async (ctx, _req, target, input) => {
     const { params, code, coding, concept, options } = codeInput(input);
+    // ValueSet-validate-code, parameter code: "If a code is provided, a system or a context
+    // must be provided". A code alone could belong to any of the value set's code systems.
+    if (code && params.string('system') === undefined && params.string('context') === undefined) {
+      throw errors.badRequest('If a code is provided, a system or a context must be provided (give system, or a coding)', 'system');
+    }
     const session = terminology.session();
     const vs = await resolveValueSet(ctx, session, target, params);
     const result = concept
