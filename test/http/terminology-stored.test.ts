@@ -120,6 +120,25 @@ test('versions: url|version picks one, without a version the latest stored wins;
   expect((await client.get('ValueSet/$expand?url=http://hl7.org/fhir/ValueSet/administrative-gender')).body.expansion.total).toBe(4);
 });
 
+test('instance level: a version parameter that is not the instance\'s version is 404, as at type level', async () => {
+  // ValueSet/versioned-1 is version 1 (previous test); CodeSystem/wards is version 1.
+  expect(codes(await client.get('ValueSet/versioned-1/$expand?valueSetVersion=1'))).toEqual(['male']);
+  const expand = await client.get('ValueSet/versioned-1/$expand?valueSetVersion=9');
+  expect(expand.status).toBe(404);
+  expect(expand.body.issue[0]).toMatchObject({ severity: 'error', code: 'not-found', diagnostics: expect.stringMatching(/version 9 \(valueSetVersion\) of the value set .*versioned is not known here \(ValueSet\/versioned-1 is version 1\)/) });
+  expect((await client.get('ValueSet/versioned-1/$validate-code?valueSetVersion=2&system=http://hl7.org/fhir/administrative-gender&code=male')).status).toBe(404);
+
+  expect(out((await client.get('CodeSystem/wards/$lookup?code=SURG&version=1')).body, 'display')).toBe('Surgery');
+  const lookup = await client.get('CodeSystem/wards/$lookup?code=SURG&version=9');
+  expect(lookup.status).toBe(404);
+  expect(lookup.body.issue[0].diagnostics).toMatch(/version 9 \(version\) of the code system http:\/\/hospital.example.org\/CodeSystem\/wards is not known here/);
+  expect((await client.post('CodeSystem/wards/$lookup', params({ name: 'coding', valueCoding: { system: CS_URL, code: 'SURG', version: '2' } }))).status).toBe(404);
+  expect((await client.get('CodeSystem/wards/$validate-code?code=SURG&version=9')).status).toBe(404);
+  expect((await client.get('CodeSystem/wards/$subsumes?codeA=MED&codeB=NEPH&version=9')).status).toBe(404);
+  // The same request at type level says the same.
+  expect((await client.get(`CodeSystem/$lookup?system=${CS_URL}&code=SURG&version=9`)).status).toBe(404);
+});
+
 test('a stored code system fills a built-in stub (SNOMED CT has content not-present)', async () => {
   const snomed = {
     resourceType: 'CodeSystem',
@@ -190,6 +209,11 @@ describe('$translate', () => {
     expect(out((await client.get(`ConceptMap/$translate?system=${CS_URL}&code=CARD&target=http://elsewhere/vs`)).body, 'result')).toBe(false);
     expect(out((await client.get(`ConceptMap/$translate?system=${CS_URL}&code=CARD&targetsystem=http://hospital.example.org/CodeSystem/specialties`)).body, 'result')).toBe(true);
     expect(out((await client.get(`ConceptMap/wards-to-specialty/$translate?system=${CS_URL}&code=CARD`)).body, 'result')).toBe(true);
+    // A conceptMapVersion the instance does not have (it is unversioned): 404, as at type level.
+    const versioned = await client.get(`ConceptMap/wards-to-specialty/$translate?system=${CS_URL}&code=CARD&conceptMapVersion=2`);
+    expect(versioned.status).toBe(404);
+    expect(versioned.body.issue[0].diagnostics).toMatch(/version 2 \(conceptMapVersion\) of the concept map .*wards-to-specialty is not known here \(ConceptMap\/wards-to-specialty is unversioned\)/);
+    expect((await client.get(`ConceptMap/$translate?url=${MAP.url}&conceptMapVersion=2&system=${CS_URL}&code=CARD`)).status).toBe(404);
   });
 
   test('built-in maps: the profile pack national gender map (code given by its OID) and an R4 base map', async () => {

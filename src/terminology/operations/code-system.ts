@@ -12,7 +12,7 @@ import { CompiledCodeSystem, type ConceptEntry } from '../code-system';
 import type { Terminology } from '../resolver';
 import { OperationParams, parameters } from './params';
 import { notDecidable } from '../errors';
-import { codeCheckParameters, codeInput, postedResource, terminologyOperation } from './shared';
+import { assertInstanceVersion, codeCheckParameters, codeInput, postedResource, terminologyOperation } from './shared';
 
 /** The code system the operation works on: the instance, a posted one, or one named by URL; 404 when unknown. */
 async function resolveCodeSystem(
@@ -24,8 +24,9 @@ async function resolveCodeSystem(
   posted?: CodeSystem
 ): Promise<CompiledCodeSystem> {
   if (target.id) {
-    const stored = await ctx.services.repo.read(ctx, 'CodeSystem', target.id);
-    return terminology.compileCodeSystem(stored.resource as CodeSystem, false);
+    const stored = (await ctx.services.repo.read(ctx, 'CodeSystem', target.id)).resource as CodeSystem;
+    assertInstanceVersion(stored, version, 'version');
+    return terminology.compileCodeSystem(stored, false);
   }
   if (posted) return new CompiledCodeSystem(posted);
   if (!url) throw errors.badRequest('The code system must be named: give system (or url), or a coding with a system', 'system');

@@ -13,7 +13,7 @@ import { splitCanonical } from '../builtin';
 import { CompiledConceptMap, isMatch, type Dependency, type TranslateMatch } from '../concept-map';
 import type { Session, Terminology } from '../resolver';
 import { OperationParams, parameters } from './params';
-import { postedResource, terminologyOperation } from './shared';
+import { assertInstanceVersion, postedResource, terminologyOperation } from './shared';
 
 /** How many other-map hops an unmapped code may follow. */
 const MAX_MAP_CHAIN = 5;
@@ -29,8 +29,9 @@ async function chosenMaps(
   reverse: boolean
 ): Promise<CompiledConceptMap[]> {
   if (target.id) {
-    const stored = await ctx.services.repo.read(ctx, 'ConceptMap', target.id);
-    return [session.t.compileConceptMap(stored.resource as ConceptMap, false)];
+    const stored = (await ctx.services.repo.read(ctx, 'ConceptMap', target.id)).resource as ConceptMap;
+    assertInstanceVersion(stored, params.string('conceptMapVersion'), 'conceptMapVersion');
+    return [session.t.compileConceptMap(stored, false)];
   }
   const posted = await postedResource<ConceptMap>(ctx, params, 'conceptMap', 'ConceptMap');
   // A posted map is not stored: compiled for this request only.

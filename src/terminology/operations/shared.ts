@@ -56,6 +56,25 @@ export function codeInput(input: Parameters): CodeInput {
 }
 
 /**
+ * Instance-level operations work on the stored resource. A version parameter
+ * (valueSetVersion, version, conceptMapVersion) that names another version gets the same
+ * 404 as at type level: "a specific version ... to be used" cannot be answered from a
+ * different one.
+ */
+export function assertInstanceVersion(
+  resource: { resourceType: string; id?: string; url?: string; version?: string },
+  requested: string | undefined,
+  parameter: string
+): void {
+  if (requested === undefined || requested === resource.version) return;
+  const kind = resource.resourceType === 'CodeSystem' ? 'code system' : resource.resourceType === 'ValueSet' ? 'value set' : 'concept map';
+  throw errors.notFound(
+    `Cannot use the ${kind}: version ${requested} (${parameter}) of the ${kind} ${resource.url ?? `${resource.resourceType}/${resource.id}`} is not known here ` +
+      `(${resource.resourceType}/${resource.id} is ${resource.version === undefined ? 'unversioned' : `version ${resource.version}`})`
+  );
+}
+
+/**
  * A resource given as an input parameter (a posted valueSet, codeSystem or conceptMap),
  * validated like a write would be: a malformed one is a 400, not a wrong answer.
  */

@@ -12,15 +12,16 @@ import type { ExpansionItem } from '../expansion';
 import type { Session, Terminology } from '../resolver';
 import type { LinkedValueSet } from '../value-set';
 import { OperationParams } from './params';
-import { codeCheckParameters, codeInput, postedResource, terminologyOperation } from './shared';
+import { assertInstanceVersion, codeCheckParameters, codeInput, postedResource, terminologyOperation } from './shared';
 
 /** The metadata of a value set that an expansion carries along. */
 const HEADER_FIELDS = ['id', 'url', 'identifier', 'version', 'name', 'title', 'status', 'experimental', 'date', 'publisher', 'description'] as const;
 
 async function resolveValueSet(ctx: RequestContext, session: Session, target: OperationTarget, params: OperationParams): Promise<LinkedValueSet> {
   if (target.id) {
-    const stored = await ctx.services.repo.read(ctx, 'ValueSet', target.id);
-    return session.linkStored(stored.resource as ValueSet);
+    const stored = (await ctx.services.repo.read(ctx, 'ValueSet', target.id)).resource as ValueSet;
+    assertInstanceVersion(stored, params.string('valueSetVersion'), 'valueSetVersion');
+    return session.linkStored(stored);
   }
   const posted = await postedResource<ValueSet>(ctx, params, 'valueSet', 'ValueSet');
   if (posted) return session.linkResource(posted);
