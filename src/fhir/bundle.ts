@@ -152,6 +152,23 @@ interface Planned {
   criteria?: string;
 }
 
+/**
+ * The issues of a failed transaction entry, as issues about the Bundle: the OperationOutcome
+ * answers the Bundle, so an expression into the entry's resource (`Patient.identifier[0].value`)
+ * becomes `Bundle.entry[i].resource.identifier[0].value`, as $validate of the Bundle reports
+ * it. Only for entries that carry the resource written (POST, PUT); a PATCH's issues are
+ * about the patched result, which is not in the Bundle, and keep their own expressions.
+ * (A batch entry's outcome is the entry's own, and stays relative to its resource.)
+ */
+function onBundle(issues: ReturnType<typeof issue>[], p: Planned): ReturnType<typeof issue>[] {
+  const type = p.entry.resource?.resourceType;
+  if (!type || (p.request.method !== 'POST' && p.request.method !== 'PUT')) return issues;
+  const prefix = `Bundle.entry[${p.index}].resource`;
+  const rebase = (expression: string) =>
+    expression === type ? prefix : expression.startsWith(`${type}.`) ? prefix + expression.slice(type.length) : expression;
+  return issues.map((i) => (i.expression ? { ...i, expression: i.expression.map(rebase) } : i));
+}
+
 async function transaction(ctx: RequestContext, bundle: Bundle): Promise<FhirResponse> {
   const entries = bundle.entry ?? [];
   const audit: AuditRecord[] = [];
@@ -190,7 +207,7 @@ async function transaction(ctx: RequestContext, bundle: Bundle): Promise<FhirRes
           }
         : await executeRequest(entryCtx, p.request);
       if (response.status >= 400) {
-        const failure = (response.resource as { issue?: ReturnType<typeof issue>[] } | undefined)?.issue ?? [];
+        const failure = onBundle((response.resource as { issue?: ReturnType<typeof issue>[] } | undefined)?.issue ?? [], p);
         throw new FhirError(
           response.status,
           outcome(

@@ -282,8 +282,12 @@ describe('every write path', () => {
       ],
     });
     expect(res.status).toBe(422);
-    expect(issueAt(res.body, 'Observation.performer[0]')?.diagnostics).toMatch(/not to Encounter/);
+    // The OperationOutcome is about the Bundle: expressions lead into the entry's resource, as $validate of the Bundle has them.
+    expect(issueAt(res.body, 'Bundle.entry[1].resource.performer[0]')?.diagnostics).toMatch(/not to Encounter/);
+    expect(issueAt(res.body, 'Observation.performer[0]')).toBeUndefined();
     expect(issuesOf(res.body).some((i) => i.expression?.[0] === 'Bundle.entry[1]')).toBe(true);
+    const validated = await client.post('Bundle/$validate', { resourceType: 'Bundle', type: 'transaction', entry: [{ fullUrl: 'urn:uuid:6f1c2f3e-0000-4000-8000-000000000002', resource: { resourceType: 'Observation', status: 'final', code: { text: 'x' }, performer: [{ reference: 'Encounter/1' }] }, request: { method: 'POST', url: 'Observation' } }] });
+    expect(issueAt(validated.body, 'Bundle.entry[0].resource.performer[0]')?.diagnostics).toMatch(/not to Encounter/);
     expect(await rows('Patient')).toBe(before);
   });
 
