@@ -9,10 +9,10 @@
  * HAPI make of it: a warning when the resource merely claims it, an error when it was asked
  * for or is required, because then the resource cannot be shown to conform.
  */
-import type { OperationOutcomeIssue, Resource, StructureDefinition } from '@medplum/fhirtypes';
+import type { OperationOutcomeIssue, Resource, StructureDefinition, ValueSet } from '@medplum/fhirtypes';
 import { isKnownResourceType } from '../fhir/definitions';
 import { issue } from '../fhir/outcome';
-import type { ResourceValidator, TerminologyService, ValidationOptions } from '../services';
+import type { CodeChecker, ResourceValidator, TerminologyService, ValidationOptions } from '../services';
 import { HL7_SD, type ProfileRegistry } from './profiles';
 import { Walk } from './walker';
 
@@ -38,6 +38,37 @@ function dedupe(issues: OperationOutcomeIssue[]): OperationOutcomeIssue[] {
     seen.add(key);
     return true;
   });
+}
+
+/**
+ * Codes a ValueSet enumerates (compose.include.concept) that a code system known here
+ * completely does not define: a warning on the definition. $expand leaves such a code out
+ * of the expansion (as the HL7 terminology ecosystem tests expect of simple-expand-enum-bad),
+ * so the author learns of it here, when the definition is written or $validate-d. Only
+ * codes certainly undefined count: a fragment, an unloaded system (SNOMED CT) or an unknown
+ * version says nothing.
+ */
+async function undefinedComposeCodes(vs: ValueSet, checker: CodeChecker): Promise<OperationOutcomeIssue[]> {
+  const issues: OperationOutcomeIssue[] = [];
+  const includes = Array.isArray(vs.compose?.include) ? vs.compose.include : [];
+  for (const [i, include] of includes.entries()) {
+    if (typeof include?.system !== 'string' || !Array.isArray(include.concept)) continue;
+    for (const [j, concept] of include.concept.entries()) {
+      if (typeof concept?.code !== 'string') continue;
+      const version = typeof include.version === 'string' ? include.version : undefined;
+      const check = await checker.validateCodeInSystem({ system: include.system, code: concept.code, version });
+      if (check.unknown || check.result) continue;
+      issues.push(
+        issue(
+          'warning',
+          'code-invalid',
+          `${check.message ?? `Unknown code "${concept.code}" in the code system ${include.system}`}: it is not part of the value set's expansion`,
+          `ValueSet.compose.include[${i}].concept[${j}].code`
+        )
+      );
+    }
+  }
+  return issues;
 }
 
 export class Validator implements ResourceValidator {
@@ -67,6 +98,7 @@ export class Validator implements ResourceValidator {
       const usability = this.registry.usability(resource as StructureDefinition);
       if (usability) issues.push(usability);
     }
+    if (type === 'ValueSet') issues.push(...(await undefinedComposeCodes(resource as ValueSet, checker)));
     const seen = new Set(issues.map(issueKey));
     // Expressions whose binding a profile replaced: the base definition's binding no longer applies there.
     const rebound = new Set<string>();

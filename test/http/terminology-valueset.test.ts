@@ -140,6 +140,34 @@ describe('$expand', () => {
     expect(byUrl.body.expansion.total).toBe(4);
   });
 
+  test('an enumerated code a complete code system does not define: left out of the expansion; a warning on the definition', async () => {
+    const GENDER = 'http://hl7.org/fhir/administrative-gender';
+    const vs = { resourceType: 'ValueSet', status: 'active', compose: { include: [{ system: GENDER, concept: [{ code: 'male' }, { code: 'bogus' }] }] } };
+    // As the HL7 terminology ecosystem tests expect (simple-expand-enum-bad): 200, the code left out, total without it.
+    const res = await client.post('ValueSet/$expand', params({ name: 'valueSet', resource: vs }));
+    expect(res.status).toBe(200);
+    expect(codes(res)).toEqual(['male']);
+    expect(res.body.expansion.total).toBe(1);
+    // The definition names a code that does not exist: $validate (and every write) says so, as a warning.
+    const checked = await client.post('ValueSet/$validate', vs);
+    expect(checked.status).toBe(200);
+    const warnings = checked.body.issue.filter((i: any) => i.code === 'code-invalid');
+    expect(warnings).toEqual([
+      {
+        severity: 'warning',
+        code: 'code-invalid',
+        expression: ['ValueSet.compose.include[0].concept[1].code'],
+        diagnostics: expect.stringMatching(/Unknown code "bogus".*administrative-gender.*not part of the value set's expansion/),
+      },
+    ]);
+    const stored = await client.post('ValueSet', vs);
+    expect(stored.status).toBe(201);
+    expect(stored.body.id).toBeDefined();
+    // A code system not loaded here (SNOMED CT) is not judged.
+    const snomed = await client.post('ValueSet/$validate', { ...vs, compose: { include: [{ system: 'http://snomed.info/sct', concept: [{ code: '000000' }] }] } });
+    expect(snomed.body.issue.filter((i: any) => i.code === 'code-invalid')).toEqual([]);
+  });
+
   test('a value set needing SNOMED CT or LOINC: 422 naming the system, never a partial expansion', async () => {
     const condition = await expandUrl(VS + 'condition-code');
     expect(condition.status).toBe(422);
