@@ -65,6 +65,13 @@ describe('$lookup', () => {
     const english = await client.get(`CodeSystem/$lookup?system=http://fhir-server.dev/cn/CodeSystem/gb-t-2261-1&code=2&displayLanguage=en`);
     expect(english.status).toBe(200);
     expect(out(english.body, 'display')).toBe('Female');
+    // property=lang.X: the designations in that language ("for designations, lang.X where X is a designation language code").
+    const lang = await client.get(`CodeSystem/$lookup?system=${GB_GENDER}&code=1&property=lang.en`);
+    expect(lang.status).toBe(200);
+    expect(all(lang.body, 'designation').map((d) => [part(d, 'language'), part(d, 'value')])).toEqual([['en', 'Male']]);
+    expect(all(lang.body, 'property')).toEqual([]);
+    expect(all((await client.get(`CodeSystem/$lookup?system=${GB_GENDER}&code=1&property=lang.fr`)).body, 'designation')).toEqual([]);
+    expect(all((await client.get(`CodeSystem/$lookup?system=${GB_GENDER}&code=1&property=definition`)).body, 'designation')).toEqual([]);
     // A v3 code system named by the OID in its CodeSystem.identifier.
     const byOid = await client.get('CodeSystem/$lookup?system=urn:oid:2.16.840.1.113883.5.1&code=F');
     expect(out(byOid.body, 'display')).toBe('Female');

@@ -83,7 +83,13 @@ function lookupOperation(terminology: Terminology): Operation {
     const entry = requireConcept(cs, code);
     const wanted = params.strings('property');
     const language = params.string('displayLanguage');
-    const designations = wanted.length === 0 || wanted.includes('designation') ? (entry.designation ?? []) : [];
+    // CodeSystem-lookup `property`: "for designations, lang.X where X is a designation language
+    // code": lang.en asks for the designations in English (en, en-GB ...), without the others.
+    const languages = wanted.filter((w) => w.startsWith('lang.')).map((w) => w.slice(5).toLowerCase());
+    const inLanguage = (language?: string) =>
+      language !== undefined && languages.some((l) => language.toLowerCase() === l || language.toLowerCase().startsWith(`${l}-`));
+    const designations =
+      wanted.length === 0 || wanted.includes('designation') ? (entry.designation ?? []) : (entry.designation ?? []).filter((d) => inLanguage(d.language));
     return {
       status: 200,
       resource: parameters(
