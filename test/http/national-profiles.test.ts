@@ -200,6 +200,25 @@ describe('invalid instances are refused with 422, the issue says what and where,
     expect(search.body.total ?? search.body.entry?.length ?? 0).toBe(0);
   });
 
+  test('a resident ID number under an alias OID of its NamingSystem (HL7 China community ID card, social security card) is checked the same way', async () => {
+    for (const alias of ['urn:oid:2.16.840.1.113883.2.23.1.19.1', 'urn:oid:2.16.840.1.113883.2.23.1.19.2']) {
+      const patient = instance('cn-patient', 'invalid-check-digit');
+      patient.identifier[0].system = alias;
+      const errors = (await refused(patient, err('invariant', 'Patient.identifier[0].value', /^cn-pat-2: /))).filter((i) => i.severity === 'error');
+      expect(errors).toHaveLength(1);
+      // The valid number under the alias is stored, and cn-pat-6/7 read it too (an even sequence digit for a man: a warning).
+      const valid = instance('cn-patient', 'valid-full');
+      valid.identifier = valid.identifier.map((i: any) => (i.system === ID_CARD ? { ...i, system: alias } : i));
+      expect(valid.identifier.some((i: any) => i.system === alias)).toBe(true);
+      expect((await client.post('Patient', valid)).status).toBe(201);
+      // 11010519491231002X: an even sequence digit (a woman) and born 1949-12-31; a man born on another day gets both warnings.
+      const { _gender, ...rest } = valid;
+      expect(_gender).toBeDefined();
+      const other = (await client.post('Patient/$validate', { ...rest, gender: 'male', birthDate: '1950-01-01' })).body;
+      expect(issuesOf(other).filter((i) => i.severity === 'warning' && /^cn-pat-[67]: /.test(i.diagnostics)).map((i) => i.diagnostics.slice(0, 8))).toEqual(['cn-pat-6', 'cn-pat-7']);
+    }
+  });
+
   test('a national sex code outside GB/T 2261.1 on _gender (an extension slice of a primitive) is an error there', async () => {
     const patient = instance('cn-patient', 'valid-full');
     patient._gender.extension[0].valueCoding = { system: 'urn:oid:2.16.156.10011.2.3.3.4', code: '6' }; // a 1980 code, no longer valid

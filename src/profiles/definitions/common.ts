@@ -44,6 +44,17 @@ export const ID = {
   consentForm: oid('2.16.156.10011.1.34'),
 } as const;
 
+/**
+ * Aliases of the resident identity number namespace (ID.idCard), listed by its NamingSystem:
+ * the HL7 China community IG's identity card and social security card OIDs ("by law the
+ * social-security number is the citizen ID number", national-standards.md). A number under
+ * them is the same GB 11643 number and is checked the same way.
+ */
+export const ID_CARD_ALIASES = {
+  idCardCommunity: { oid: '2.16.840.1.113883.2.23.1.19.1', comment: 'HL7 China community IG: identity card number' },
+  socialSecurityCard: { oid: '2.16.840.1.113883.2.23.1.19.2', comment: 'HL7 China community IG: social security card number, which by law is the citizen ID number' },
+} as const;
+
 /** Code systems (national-standards.md, "Code systems"); their canonical URL is the urn:oid form. */
 export const CS = {
   country: oid('2.16.156.10011.2.3.3.1'),

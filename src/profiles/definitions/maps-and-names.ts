@@ -4,7 +4,7 @@
  * community OIDs of the resident ID as aliases) and the code systems.
  */
 import type { CodeSystem, ConceptMap, ConceptMapGroup, NamingSystem } from '@medplum/fhirtypes';
-import { canonical, cmUrl, CONTACT, CS, HL7, ID, JURISDICTION, PACK_DATE, PUBLISHER, vsUrl } from './common';
+import { canonical, cmUrl, CONTACT, CS, HL7, ID, ID_CARD_ALIASES, JURISDICTION, PACK_DATE, PUBLISHER, vsUrl } from './common';
 import { r4Display } from './value-sets';
 
 type Equivalence = 'equivalent' | 'wider';
@@ -123,13 +123,7 @@ export function packNamingSystems(codeSystems: CodeSystem[]): NamingSystem[] {
       kind: 'identifier',
       type,
       description: `${description}: identifier namespace ${ID[key]}.`,
-      aliases:
-        key === 'idCard'
-          ? [
-              { oid: '2.16.840.1.113883.2.23.1.19.1', comment: 'HL7 China community IG: identity card number' },
-              { oid: '2.16.840.1.113883.2.23.1.19.2', comment: 'HL7 China community IG: social security card number, which by law is the citizen ID number' },
-            ]
-          : undefined,
+      aliases: key === 'idCard' ? Object.values(ID_CARD_ALIASES).map((a) => ({ ...a })) : undefined,
     })
   );
   const systems = codeSystems.map((cs) =>

@@ -4,12 +4,13 @@
  * education, marital status with a GB/T 2261.2 coding, addresses with their division code.
  *
  * The identity-number rules (cn-pat-1..4) are invariants on the value of the idCard slice
- * (Patient.identifier:idCard.value): the slice is decided by the namespace, so the rules apply
+ * (Patient.identifier:idCard.value), and of the slices of its two aliases (the HL7 China
+ * community OIDs its NamingSystem lists): the slice is decided by the namespace, so the rules apply
  * to exactly the identifiers in it, and a broken rule is reported at the value itself
  * (Patient.identifier[0].value), where the wrong digit is.
  */
 import type { StructureDefinition } from '@medplum/fhirtypes';
-import { CS, type DiffElement, ID, invariant, slicedBy, structureDefinition, vsUrl } from './common';
+import { CS, type DiffElement, ID, ID_CARD_ALIASES, invariant, oid, slicedBy, structureDefinition, vsUrl } from './common';
 import { EXT } from './extensions';
 
 /**
@@ -52,6 +53,13 @@ function provinceExpression(provinces: string[]): string {
   return `matches(${ANY_FORM}) implies substring(0, 2) in (${codes.map((c) => `'${c}'`).join(' | ')})`;
 }
 
+/**
+ * The resident identity number namespace and its aliases (the NamingSystem cn-id-id-card): a
+ * number under any of them is a GB 11643 number, checked by the same rules.
+ */
+const RESIDENT_SYSTEMS = [ID.idCard, ...Object.values(ID_CARD_ALIASES).map((a) => oid(a.oid))];
+const IS_RESIDENT_SYSTEM = `(${RESIDENT_SYSTEMS.map((s) => `system = '${s}'`).join(' or ')})`;
+
 const SEQUENCE_DIGIT = "iif(value.length() = 18, value.substring(16, 1), value.substring(14, 1)).toInteger()";
 
 export const PATIENT_INVARIANTS = {
@@ -60,19 +68,19 @@ export const PATIENT_INVARIANTS = {
   birthDate: invariant('cn-pat-3', 'The birth date in a resident identity number is a real date, not in the future', birthDateExpression()),
   documentType: invariant(
     'cn-pat-5',
-    'An identifier typed as a resident identity card (CV02.01.101 code 01) is in the resident identity number namespace',
-    `type.coding.where(system = '${CS.idDocument}' and code = '01').exists() implies system = '${ID.idCard}'`
+    'An identifier typed as a resident identity card (CV02.01.101 code 01) is in the resident identity number namespace (or an alias of it)',
+    `type.coding.where(system = '${CS.idDocument}' and code = '01').exists() implies ${IS_RESIDENT_SYSTEM}`
   ),
   parity: invariant(
     'cn-pat-6',
     'The sequence digit of a resident identity number is odd for men and even for women',
-    `identifier.where(system = '${ID.idCard}' and value.matches(${ANY_FORM})).all(%resource.gender.empty() or (%resource.gender != 'male' and %resource.gender != 'female') or ((${SEQUENCE_DIGIT} mod 2 = 1) = (%resource.gender = 'male')))`,
+    `identifier.where(${IS_RESIDENT_SYSTEM} and value.matches(${ANY_FORM})).all(%resource.gender.empty() or (%resource.gender != 'male' and %resource.gender != 'female') or ((${SEQUENCE_DIGIT} mod 2 = 1) = (%resource.gender = 'male')))`,
     'warning'
   ),
   birthDateAgrees: invariant(
     'cn-pat-7',
     'birthDate agrees with the birth date in the resident identity number',
-    `identifier.where(system = '${ID.idCard}' and value.matches(${EIGHTEEN})).all(%resource.birthDate.empty() or %resource.birthDate.toString().length() != 10 or %resource.birthDate.toString() = value.substring(6, 4) + '-' + value.substring(10, 2) + '-' + value.substring(12, 2))`,
+    `identifier.where(${IS_RESIDENT_SYSTEM} and value.matches(${EIGHTEEN})).all(%resource.birthDate.empty() or %resource.birthDate.toString().length() != 10 or %resource.birthDate.toString() = value.substring(6, 4) + '-' + value.substring(10, 2) + '-' + value.substring(12, 2))`,
     'warning'
   ),
   sexAgrees: invariant(
@@ -97,6 +105,12 @@ function extensionSlice(path: string, name: string, url: string): DiffElement {
 
 export function patientProfile(provinces: string[]): StructureDefinition {
   const i = PATIENT_INVARIANTS;
+  const residentRules = [
+    i.format,
+    i.checkDigit,
+    i.birthDate,
+    invariant('cn-pat-4', 'A resident identity number begins with the code of a province-level division', provinceExpression(provinces)),
+  ];
   return structureDefinition({
     id: 'cn-patient',
     name: 'CNPatient',
@@ -121,12 +135,10 @@ export function patientProfile(provinces: string[]): StructureDefinition {
         mustSupport: true,
       },
       { id: 'Patient.identifier.type', binding: { strength: 'extensible', description: 'Identity document types and HL7 identifier types', valueSet: vsUrl('cn-identifier-type') } },
-      ...identifierSlice('idCard', ID.idCard, '居民身份证号 (resident identity number)', '1', [
-        i.format,
-        i.checkDigit,
-        i.birthDate,
-        invariant('cn-pat-4', 'A resident identity number begins with the code of a province-level division', provinceExpression(provinces)),
-      ]),
+      ...identifierSlice('idCard', ID.idCard, '居民身份证号 (resident identity number)', '1', residentRules),
+      // The same number under the aliases the NamingSystem cn-id-id-card lists: the same rules.
+      ...identifierSlice('idCardCommunity', oid(ID_CARD_ALIASES.idCardCommunity.oid), '居民身份证号 under the HL7 China community OID (alias of idCard)', '1', residentRules),
+      ...identifierSlice('socialSecurityCard', oid(ID_CARD_ALIASES.socialSecurityCard.oid), '社会保障卡号 = 居民身份证号 (HL7 China community OID, alias of idCard)', '1', residentRules),
       ...identifierSlice('healthCard', ID.healthCard, '健康卡号 (health card; the electronic health card is told apart by type)', '*'),
       ...identifierSlice('insuranceCard', ID.insuranceCard, '医保卡号 (medical-insurance card)', '*'),
       ...identifierSlice('healthRecord', ID.healthRecord, '健康档案编号 (health-record number)', '1'),
