@@ -7,6 +7,43 @@ import { errors } from './outcome';
 
 export const ID_PATTERN = /^[A-Za-z0-9\-.]{1,64}$/;
 
+/**
+ * Refuses request text holding U+0000 (sent as %00). FHIR R4 datatypes.html (string) says
+ * strings "SHOULD not contain Unicode character points below 32" other than tab, CR and LF, and
+ * PostgreSQL text cannot hold U+0000 at all: it would surface as a database error (500) in a
+ * search, a conditional write or the audit record, where a malformed request deserves 400. The value itself is not echoed: the message goes into the audit trail, which is
+ * PostgreSQL text too.
+ */
+export function assertNoNul(text: string, where: string): void {
+  if (text.includes('\u0000')) {
+    throw errors.badRequest(`${where} contains a NUL character (%00), which no FHIR value can hold`);
+  }
+}
+
+/** Every name and value of a request's parameters, checked with assertNoNul. */
+export function assertParamsText(params: readonly [string, string][]): void {
+  for (const [name, value] of params) {
+    assertNoNul(name, 'A parameter name');
+    assertNoNul(value, `The value of parameter ${name}`);
+  }
+}
+
+/**
+ * One percent-encoded path segment (RFC 3986 §2.1), decoded as UTF-8; 400 when it is not
+ * valid percent-encoding of UTF-8 (a lone %C3, %ZZ) or holds a NUL, rather than the URIError
+ * decodeURIComponent throws.
+ */
+export function decodePathSegment(segment: string): string {
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(segment);
+  } catch {
+    throw errors.badRequest('The URL path is not valid percent-encoded UTF-8 (RFC 3986)');
+  }
+  assertNoNul(decoded, 'The URL path');
+  return decoded;
+}
+
 /** The last value of a parameter (the one that wins when a client repeats it), if present. */
 export function paramValue(req: Pick<FhirRequest, 'params'>, name: string): string | undefined {
   let value: string | undefined;

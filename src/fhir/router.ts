@@ -8,7 +8,7 @@ import type { AuditRecord } from './context';
 import { isKnownResourceType } from './definitions';
 import { errors, FhirError, toFhirError } from './outcome';
 import { operationInput, type OperationLevel } from './operations/registry';
-import { ID_PATTERN } from './params';
+import { assertParamsText, decodePathSegment, ID_PATTERN } from './params';
 import { read, vread } from './interactions/read';
 import { create, remove, update } from './interactions/write';
 import { patch } from './interactions/patch';
@@ -48,7 +48,10 @@ function checkId(id: string): void {
 }
 
 export function resolveRoute(ctx: RequestContext, req: FhirRequest): Route {
-  const segments = req.path.split('/').filter(Boolean).map(decodeURIComponent);
+  // Every request (HTTP, POST _search form bodies, Bundle entries) passes here first: text that
+  // cannot be a FHIR value is a malformed request (400 invalid) before any interaction sees it.
+  const segments = req.path.split('/').filter(Boolean).map(decodePathSegment);
+  assertParamsText(req.params);
   const method = req.method === 'HEAD' ? 'GET' : req.method;
   const [first, second, third, fourth] = segments;
   if (segments.length > 4) {

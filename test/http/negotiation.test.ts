@@ -144,6 +144,61 @@ describe('bad input', () => {
     expectOutcome((await outside.json()) as object, 'not-found');
   });
 
+  test('a NUL byte (%00) in a search value, an id or conditional criteria is 400 invalid, never 500', async () => {
+    const urls = [
+      'Patient?name=%00',
+      'Patient?family:exact=a%00b',
+      'Patient?identifier=a%00',
+      'Patient?_tag=%00',
+      'Patient?_profile=%00',
+      'Patient?_id=a%00',
+      'Patient?na%00me=x',
+      'Observation?subject=Patient/a%00',
+      'Patient/a%00b',
+      'Patient/a%00b/_history',
+      'Patient/_history?_since=%00',
+    ];
+    for (const url of urls) {
+      const res = await client.get(url);
+      expect([url, res.status]).toEqual([url, 400]);
+      expectOutcome(res.body, 'invalid');
+      expect(res.body.issue[0].diagnostics).toMatch(/NUL/);
+    }
+    // The same parameters in the form body of POST _search.
+    const form = await client.request('POST', 'Patient/_search', {
+      rawBody: 'name=%00',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+    });
+    expect(form.status).toBe(400);
+    expectOutcome(form.body, 'invalid');
+    // Conditional criteria (If-None-Exist) and Bundle entries: refused, nothing written.
+    const marker = 'nul-marker-' + Date.now();
+    const conditional = await client.post('Patient', { resourceType: 'Patient', name: [{ family: marker }] }, { 'If-None-Exist': 'identifier=a%00' });
+    expect(conditional.status).toBe(400);
+    expectOutcome(conditional.body, 'invalid');
+    const batch = await client.post('', {
+      resourceType: 'Bundle',
+      type: 'batch',
+      entry: [{ request: { method: 'GET', url: 'Patient?name=%00' } }],
+    });
+    expect(batch.status).toBe(200);
+    expect(batch.body.entry[0].response.status).toMatch(/^400/);
+    expect(batch.body.entry[0].response.outcome.issue[0].code).toBe('invalid');
+    const rows = await server.pool.query("SELECT count(*)::int AS n FROM resource WHERE content->'name'->0->>'family' = $1", [marker]);
+    expect(rows.rows[0].n).toBe(0);
+  });
+
+  test('malformed percent-encoding or invalid UTF-8 in the path is 400 invalid, never 500', async () => {
+    for (const url of ['Patient/%C3', 'Patient/%E0%A4', 'Patient/%ZZ', 'Patient%C3', 'Patient/1/_history/%C3', 'Patient/1/%C3']) {
+      const res = await client.get(url);
+      expect([url, res.status]).toEqual([url, 400]);
+      expectOutcome(res.body, 'invalid');
+      expect(res.body.issue[0].diagnostics).toMatch(/percent-encoded UTF-8/);
+    }
+    // A correctly encoded path still works.
+    expect((await client.get('Patient/%61bc')).status).toBe(404);
+  });
+
   test('injection attempts in ids and paths are refused, not executed', async () => {
     const res = await client.get("Patient/1'%3B%20DROP%20TABLE%20resource%3B--");
     expect(res.status).toBe(400);

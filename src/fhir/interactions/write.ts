@@ -6,7 +6,7 @@
 import type { Resource } from '@medplum/fhirtypes';
 import type { FhirRequest, FhirResponse, RequestContext } from '../context';
 import { errors, informational } from '../outcome';
-import { ID_PATTERN } from '../params';
+import { assertParamsText, ID_PATTERN } from '../params';
 import { sql } from '../../store/sql';
 import { writeResponse } from './respond';
 
@@ -42,7 +42,10 @@ export function parseIfMatch(value: string | undefined): string | undefined {
 
 export function criteriaParams(query: string): [string, string][] {
   const text = query.includes('?') ? query.slice(query.indexOf('?') + 1) : query;
-  return [...new URLSearchParams(text).entries()].filter(([name]) => !RESPONSE_PARAMS.has(name));
+  const params = [...new URLSearchParams(text).entries()];
+  // Criteria from If-None-Exist or a conditional reference never passed the router's check.
+  assertParamsText(params);
+  return params.filter(([name]) => !RESPONSE_PARAMS.has(name));
 }
 
 export async function lockCriteria(ctx: RequestContext, resourceType: string, params: [string, string][]): Promise<void> {
