@@ -11,10 +11,11 @@
  */
 import type { Bundle, BundleEntry, BundleEntryResponse, OperationOutcome, Resource } from '@medplum/fhirtypes';
 import type { AuditRecord, FhirRequest, FhirResponse, HttpMethod, RequestContext } from './context';
-import { errors, FhirError, informational, issue, outcome } from './outcome';
+import { errors, FhirError, informational, issue, outcome, toFhirError } from './outcome';
 import { executeRequest } from './router';
 import { systemContext } from './system-context';
 import { criteriaParams, lockCriteria } from './interactions/write';
+import { decodePathSegment } from './params';
 import { mintId } from '../store/rid';
 
 const ORDER: Record<string, number> = { DELETE: 0, POST: 1, PUT: 2, PATCH: 2, GET: 3, HEAD: 3 };
@@ -183,6 +184,7 @@ async function transaction(ctx: RequestContext, bundle: Bundle): Promise<FhirRes
       }
     }
     const ids = await settleIdentities(entryCtx, planned);
+    await assertDistinctIdentities(entryCtx, planned);
     carriers = provenanceCarriers(planned);
     for (const p of planned) {
       if (p.request.body && typeof p.request.body === 'object' && (p.request.body as Resource).resourceType) {
@@ -330,6 +332,63 @@ async function settleIdentities(ctx: RequestContext, planned: Planned[]): Promis
     }
   }
   return ids;
+}
+
+/**
+ * FHIR R4 http.html, transaction processing rules: "If any resource identities (including
+ * resolved identities from conditional update/delete) overlap in steps 1-3, then the
+ * transaction SHALL fail." Steps 1-3 are the DELETE, POST and PUT/PATCH entries; two of them
+ * writing one resource would make the outcome depend on the processing order. Runs after
+ * settleIdentities (POST ids and conditional PUTs are settled) and before anything is
+ * written; conditional DELETEs and PATCHes are resolved here against the same snapshot.
+ */
+async function assertDistinctIdentities(ctx: RequestContext, planned: Planned[]): Promise<void> {
+  const writers = new Map<string, number>();
+  for (const p of planned) {
+    for (const identity of await writeIdentities(ctx, p)) {
+      const first = writers.get(identity);
+      if (first !== undefined) {
+        throw errors.badRequest(
+          `Bundle.entry[${first}] and Bundle.entry[${p.index}] both write ${identity}: the entries of a transaction must not overlap (FHIR R4 http.html, transaction processing rules); nothing was written`,
+          `Bundle.entry[${p.index}]`
+        );
+      }
+      writers.set(identity, p.index);
+    }
+  }
+}
+
+/** "Type/id" of every resource an entry would write (create, update, patch or delete). */
+async function writeIdentities(ctx: RequestContext, p: Planned): Promise<string[]> {
+  const { method, path, params } = p.request;
+  if (method === 'GET' || method === 'HEAD') return [];
+  const segments = path.split('/').filter(Boolean).map(decodePathSegment);
+  const [type, id] = segments;
+  if (!type || type.startsWith('$') || segments.some((s) => s.startsWith('$') || s.startsWith('_'))) return [];
+  if (method === 'POST') {
+    // settleIdentities fixed the id (or the conditional create's match) of every create.
+    return segments.length === 1 && p.request.assignedId ? [`${type}/${p.request.assignedId}`] : [];
+  }
+  if (segments.length === 2) return [`${type}/${id}`];
+  if (segments.length !== 1 || (method !== 'DELETE' && method !== 'PATCH')) return [];
+  // Conditional delete (every match) and conditional patch (the one match).
+  let criteria: [string, string][];
+  try {
+    criteria = criteriaParams(new URLSearchParams(params).toString());
+  } catch {
+    return []; // reported when the entry runs
+  }
+  if (criteria.length === 0) return [];
+  const limit = method === 'DELETE' ? ctx.config.maxPageSize + 1 : 2;
+  let matches: Resource[];
+  try {
+    matches = await ctx.services.search.match(ctx, type, criteria, limit);
+  } catch (err) {
+    // Criteria the search cannot understand are refused when the entry runs, with its index.
+    if (toFhirError(err).status < 500) return [];
+    throw err;
+  }
+  return matches.map((m) => `${type}/${m.id}`);
 }
 
 /** "Type?criteria" in a canonical form (parameters sorted), to compare conditional references. */

@@ -114,6 +114,85 @@ describe('transaction', () => {
     expect(res.body.issue[0].diagnostics).toMatch(/matches no entry's fullUrl/);
   });
 
+  describe('entries whose resource identities overlap fail the whole transaction (http.html, transaction rules)', () => {
+    const transaction = (entry: unknown[]) => client.post('', { resourceType: 'Bundle', type: 'transaction', entry });
+    const versionOf = async (type: string, id: string) =>
+      (await server.pool.query('SELECT version_id FROM resource WHERE resource_type = $1 AND id = $2', [type, id])).rows[0]?.version_id;
+    const jsonPatch = (ops: unknown[]) => ({
+      resourceType: 'Binary',
+      contentType: 'application/json-patch+json',
+      data: Buffer.from(JSON.stringify(ops)).toString('base64'),
+    });
+    const expectOverlap = (res: { status: number; body: any }, first: number, second: number, identity: string) => {
+      expect(res.status).toBe(400);
+      expect(res.body.resourceType).toBe('OperationOutcome');
+      expect(res.body.issue[0].code).toBe('invalid');
+      expect(res.body.issue[0].diagnostics).toContain(`Bundle.entry[${first}] and Bundle.entry[${second}] both write ${identity}`);
+    };
+
+    test('two PUTs of one id: 400, nothing written', async () => {
+      const res = await transaction([
+        { resource: { resourceType: 'Patient', id: 'tx-dup', gender: 'male' }, request: { method: 'PUT', url: 'Patient/tx-dup' } },
+        { resource: { resourceType: 'Patient', id: 'tx-dup', gender: 'female' }, request: { method: 'PUT', url: 'Patient/tx-dup' } },
+      ]);
+      expectOverlap(res, 0, 1, 'Patient/tx-dup');
+      expect(await versionOf('Patient', 'tx-dup')).toBeUndefined();
+    });
+
+    test('DELETE and PUT, and PUT and PATCH, of one existing resource: 400, the resource unchanged', async () => {
+      await client.put('Patient/tx-dup-2', { resourceType: 'Patient', id: 'tx-dup-2', gender: 'male' });
+      expect(await versionOf('Patient', 'tx-dup-2')).toBe(1);
+      const deleteAndPut = await transaction([
+        { request: { method: 'DELETE', url: 'Patient/tx-dup-2' } },
+        { resource: { resourceType: 'Patient', id: 'tx-dup-2', gender: 'female' }, request: { method: 'PUT', url: 'Patient/tx-dup-2' } },
+      ]);
+      expectOverlap(deleteAndPut, 0, 1, 'Patient/tx-dup-2');
+      const putAndPatch = await transaction([
+        { resource: { resourceType: 'Patient', id: 'tx-dup-2', gender: 'female' }, request: { method: 'PUT', url: 'Patient/tx-dup-2' } },
+        { resource: jsonPatch([{ op: 'replace', path: '/gender', value: 'other' }]), request: { method: 'PATCH', url: 'Patient/tx-dup-2' } },
+      ]);
+      expectOverlap(putAndPatch, 0, 1, 'Patient/tx-dup-2');
+      expect(await versionOf('Patient', 'tx-dup-2')).toBe(1);
+      expect((await client.get('Patient/tx-dup-2')).body.gender).toBe('male');
+    });
+
+    test('identities resolved from a conditional update or a conditional delete count too', async () => {
+      await client.put('Patient/tx-dup-3', { resourceType: 'Patient', id: 'tx-dup-3', identifier: [{ system: 'urn:tx-dup', value: '3' }] });
+      const conditionalPut = await transaction([
+        { resource: { resourceType: 'Patient', id: 'tx-dup-3', active: true }, request: { method: 'PUT', url: 'Patient/tx-dup-3' } },
+        { resource: { resourceType: 'Patient', identifier: [{ system: 'urn:tx-dup', value: '3' }], active: false }, request: { method: 'PUT', url: 'Patient?identifier=urn:tx-dup|3' } },
+      ]);
+      expectOverlap(conditionalPut, 0, 1, 'Patient/tx-dup-3');
+      const conditionalDelete = await transaction([
+        { request: { method: 'DELETE', url: 'Patient?identifier=urn:tx-dup|3' } },
+        { resource: jsonPatch([{ op: 'add', path: '/active', value: true }]), request: { method: 'PATCH', url: 'Patient/tx-dup-3' } },
+      ]);
+      expectOverlap(conditionalDelete, 0, 1, 'Patient/tx-dup-3');
+      expect(await versionOf('Patient', 'tx-dup-3')).toBe(1);
+      // The same entries on different resources are fine.
+      const distinct = await transaction([
+        { request: { method: 'DELETE', url: 'Patient?identifier=urn:tx-dup|3' } },
+        { resource: { resourceType: 'Patient', id: 'tx-dup-4' }, request: { method: 'PUT', url: 'Patient/tx-dup-4' } },
+      ]);
+      expect(distinct.status).toBe(200);
+      expect((await client.get('Patient/tx-dup-3')).status).toBe(410);
+    });
+
+    test('a batch is not affected: each entry runs on its own', async () => {
+      const res = await client.post('', {
+        resourceType: 'Bundle',
+        type: 'batch',
+        entry: [
+          { resource: { resourceType: 'Patient', id: 'batch-dup', gender: 'male' }, request: { method: 'PUT', url: 'Patient/batch-dup' } },
+          { resource: { resourceType: 'Patient', id: 'batch-dup', gender: 'female' }, request: { method: 'PUT', url: 'Patient/batch-dup' } },
+        ],
+      });
+      expect(res.status).toBe(200);
+      expect(res.body.entry.map((e: any) => e.response.status)).toEqual(['201 Created', '200 OK']);
+      expect(await versionOf('Patient', 'batch-dup')).toBe(2);
+    });
+  });
+
   test('Prefer: return=representation puts the resources in the response entries', async () => {
     const res = await client.post('', fixture(), { Prefer: 'return=representation' });
     expect(res.body.entry[0].resource.resourceType).toBe('Patient');
