@@ -135,8 +135,9 @@ async function handleFhir(services: Services, req: Request, res: Response): Prom
     if (!METHODS.has(req.method)) {
       throw errors.methodNotAllowed(`${req.method} is not a FHIR interaction`, [...METHODS]);
     }
-    const parsed = parseBody(req);
     const path = req.path.replace(/^\/+/, '').replace(/\/+$/, '');
+    // POST [type]/_search and POST /_search: the body can only be a form.
+    const parsed = parseBody(req, req.method === 'POST' && /(^|\/)_search$/.test(path));
     fhirRequest = {
       method: req.method as HttpMethod,
       path,

@@ -24,14 +24,27 @@ export function mediaTypeOf(header: string | undefined): string | undefined {
   return header?.split(';')[0].trim().toLowerCase() || undefined;
 }
 
-export function parseBody(req: Request): ParsedBody {
+export const FORM_TYPE = 'application/x-www-form-urlencoded';
+
+/**
+ * The body by its Content-Type. `formOnly` is for POST [type]/_search and POST /_search, whose
+ * parameters travel as a form (FHIR R4 http.html 3.1.0.8, search.html 3.1.1.2: "Content-Type:
+ * application/x-www-form-urlencoded"): any other body would be ignored, and the search answer
+ * unfiltered matches, so it is 415. An empty body is fine.
+ */
+export function parseBody(req: Request, formOnly = false): ParsedBody {
   const raw = req.body as Buffer | undefined;
   const contentType = mediaTypeOf(req.headers['content-type']);
   if (!Buffer.isBuffer(raw) || raw.length === 0) {
     return { contentType };
   }
-  if (contentType === 'application/x-www-form-urlencoded') {
+  if (contentType === FORM_TYPE) {
     return { contentType, form: [...new URLSearchParams(raw.toString('utf8')).entries()] };
+  }
+  if (formOnly) {
+    throw errors.unsupportedMediaType(
+      `POST _search takes its parameters as ${FORM_TYPE}, not ${contentType ?? 'a body without Content-Type'}; send them as a form or in the URL`
+    );
   }
   if (contentType && (JSON_TYPES.has(contentType) || contentType.endsWith('+json'))) {
     const text = raw.toString('utf8');

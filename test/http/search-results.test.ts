@@ -182,6 +182,33 @@ describe('forms of search', () => {
     expect(names(post.body)).toEqual(names(get));
     expect(link(post.body, 'self')).toBe(`${server.baseUrl}/Patient?gender=male&_sort=family`);
   });
+  test('POST _search takes only a form body (or none): any other body is 415 naming the form type', async () => {
+    const bodies: [string, string][] = [
+      ['application/json', '{"gender":"male"}'],
+      ['application/fhir+json', JSON.stringify({ resourceType: 'Parameters', parameter: [{ name: 'gender', valueString: 'male' }] })],
+      ['text/plain', 'gender=male'],
+    ];
+    for (const path of ['Patient/_search', '_search']) {
+      for (const [type, rawBody] of bodies) {
+        const res = await client.request('POST', path, { rawBody, headers: { 'Content-Type': type } });
+        expect([path, type, res.status]).toEqual([path, type, 415]);
+        expect(res.body.resourceType).toBe('OperationOutcome');
+        expect(res.body.issue[0].code).toBe('not-supported');
+        expect(res.body.issue[0].diagnostics).toContain('application/x-www-form-urlencoded');
+        expect(res.body.issue[0].diagnostics).toContain(type);
+      }
+    }
+    // An empty body, whatever its Content-Type, is a search with the URL's parameters.
+    const empty = await client.request('POST', 'Patient/_search?gender=male&_sort=family', { rawBody: '', headers: { 'Content-Type': 'application/fhir+json' } });
+    expect(empty.status).toBe(200);
+    expect(names(empty.body)).toEqual(names((await client.get('Patient?gender=male&_sort=family')).body));
+    const system = await client.request('POST', '_search', {
+      rawBody: `_type=Patient&_id=${patients[0]}`,
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded; charset=utf-8' },
+    });
+    expect(system.status).toBe(200);
+    expect(system.body.entry.map((e: any) => e.resource.id)).toEqual([patients[0]]);
+  });
   test('system search with _type, and over all types', async () => {
     const bundle = (await client.get(`?_type=Patient,Organization&_id=${org},${patients[0]}`)).body;
     expect(bundle.entry.map((e: any) => e.resource.resourceType).sort()).toEqual(['Organization', 'Patient']);
