@@ -140,7 +140,7 @@ async function batch(ctx: RequestContext, bundle: Bundle): Promise<FhirResponse>
       entries.push(entryResponse({ status: error.status ?? 500, resource: error.outcome }, 'POST', ctx.prefer));
     }
   }
-  return { status: 200, resource: { resourceType: 'Bundle', type: 'batch-response', entry: entries } };
+  return { status: 200, resource: responseBundle('batch-response', entries) };
 }
 
 interface Planned {
@@ -236,7 +236,12 @@ async function transaction(ctx: RequestContext, bundle: Bundle): Promise<FhirRes
     });
   }
   ctx.audit.push(...audit);
-  return { status: 200, resource: { resourceType: 'Bundle', type: 'transaction-response', entry: responses } };
+  return { status: 200, resource: responseBundle('transaction-response', responses) };
+}
+
+/** FHIR JSON has no empty arrays (json.html): a Bundle of no entries has no entry element. */
+function responseBundle(type: 'batch-response' | 'transaction-response', entries: BundleEntry[]): Bundle {
+  return { resourceType: 'Bundle', type, ...(entries.length > 0 && { entry: entries }) };
 }
 
 /**

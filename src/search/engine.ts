@@ -105,8 +105,8 @@ export class SqlSearchEngine implements SearchEngine {
     if (query.summary === 'count' || query.count === 0) {
       bundle.total = await countMatches(ctx, where, query.total === 'estimate');
       bundle.link = [{ relation: 'self', url: linkUrl(request, query) }];
-      bundle.entry = outcomeEntry(query.warnings);
-      if (!bundle.entry.length) delete bundle.entry;
+      const warnings = outcomeEntry(query.warnings);
+      if (warnings.length) bundle.entry = warnings;
       return bundle;
     }
 
@@ -125,11 +125,13 @@ export class SqlSearchEngine implements SearchEngine {
     if (tokens.previous) links.push({ relation: 'previous', url: linkUrl(request, query, tokens.previous) });
     if (tokens.next) links.push({ relation: 'next', url: linkUrl(request, query, tokens.next) });
     bundle.link = links;
-    bundle.entry = [
+    const entries = [
       ...page.rows.map((row) => entryOf(ctx, row.stored, 'match', query)),
       ...included.resources.map((stored) => entryOf(ctx, stored, 'include', query)),
       ...outcomeEntry([...query.warnings, ...included.warnings]),
     ];
+    // FHIR JSON has no empty arrays (json.html): no matches, no entry element.
+    if (entries.length) bundle.entry = entries;
     return bundle;
   }
 

@@ -82,17 +82,19 @@ async function everything(ctx: RequestContext, req: FhirRequest, target: Operati
   if (query.pageToken) links.push({ relation: 'first', url: url() });
   if (tokens.previous) links.push({ relation: 'previous', url: url(tokens.previous) });
   if (tokens.next) links.push({ relation: 'next', url: url(tokens.next) });
+  const entries = [
+    ...page.rows.map((row) => entryOf(ctx, row.stored, 'match', query)),
+    ...included.resources
+      .filter((r) => !types.length || typeParam === undefined || types.includes(r.resourceType))
+      .map((r) => entryOf(ctx, r, 'include', query)),
+  ];
   const bundle: Bundle = {
     resourceType: 'Bundle',
     type: 'searchset',
     ...(!query.pageToken && !page.hasNext && { total: page.rows.length }),
     link: links,
-    entry: [
-      ...page.rows.map((row) => entryOf(ctx, row.stored, 'match', query)),
-      ...included.resources
-        .filter((r) => !types.length || typeParam === undefined || types.includes(r.resourceType))
-        .map((r) => entryOf(ctx, r, 'include', query)),
-    ],
+    // FHIR JSON has no empty arrays (json.html): no entries, no entry element.
+    ...(entries.length > 0 && { entry: entries }),
   };
   return { status: 200, resource: bundle, audited: { patients: [id] } };
 }

@@ -222,6 +222,15 @@ describe('batch', () => {
     expect((await client.get(created)).status).toBe(200);
   });
 
+  test('an empty batch or transaction answers a Bundle with no entry element (FHIR JSON has no empty arrays)', async () => {
+    for (const type of ['batch', 'transaction']) {
+      const res = await client.post('', { resourceType: 'Bundle', type });
+      expect(res.status).toBe(200);
+      expect(res.body.type).toBe(`${type}-response`);
+      expect(res.text).not.toContain('"entry"');
+    }
+  });
+
   test('Bundle types other than batch and transaction, and nested bundles, are refused', async () => {
     expect((await client.post('', { resourceType: 'Bundle', type: 'collection' })).status).toBe(400);
     expect((await client.post('', { resourceType: 'Patient' })).status).toBe(400);

@@ -121,3 +121,17 @@ test('_at at instance, type and system level: the version current then, a deleti
     if (range) expect([path, await at(path, range)]).toEqual([path, ['DELETE', 'At v3', 'At v2', 'At v1']]);
   }
 });
+
+test('a history with no versions has no entry element (FHIR JSON has no empty arrays)', async () => {
+  const created = (await client.post('Patient', { resourceType: 'Patient' })).body;
+  for (const path of [`Patient/${created.id}/_history?_since=2999-01-01T00:00:00Z`, 'Patient/_history?_since=2999-01-01T00:00:00Z', '_history?_since=2999-01-01T00:00:00Z']) {
+    const res = await client.get(path);
+    expect([path, res.status]).toEqual([path, 200]);
+    expect(res.body.type).toBe('history');
+    expect(res.body.link[0].relation).toBe('self');
+    expect('entry' in res.body).toBe(false);
+    expect(res.text).not.toContain('"entry"');
+  }
+  // Not just absent: with versions to show, they are there.
+  expect((await client.get(`Patient/${created.id}/_history`)).body.entry).toHaveLength(1);
+});

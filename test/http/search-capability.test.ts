@@ -123,7 +123,7 @@ describe(':in and :not-in', () => {
     const res = await client.get(query);
     expect(res.status).toBe(200);
     const byId = new Map(Object.entries(ids).map(([k, v]) => [v, k]));
-    return res.body.entry.filter((e: any) => e.search.mode === 'match').map((e: any) => byId.get(e.resource.id)).sort();
+    return (res.body.entry ?? []).filter((e: any) => e.search.mode === 'match').map((e: any) => byId.get(e.resource.id)).sort();
   };
 
   test('without a terminology service that can expand the value set: 400 "cannot expand"', async () => {

@@ -378,7 +378,7 @@ describe.each(CASES.map((c, i) => [i, c] as const))('case %i', (i, c) => {
         headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
       });
       expect(post.status).toBe(200);
-      expect(post.body.entry.filter((e: any) => e.search.mode === 'match').map((e: any) => e.resource.id)).toEqual(pages[0]);
+      expect((post.body.entry ?? []).filter((e: any) => e.search.mode === 'match').map((e: any) => e.resource.id)).toEqual(pages[0]);
     }
     // Every third walk comes back through the previous links and must see the same pages.
     if (i % 3 === 0 && pages.length > 1) {

@@ -128,7 +128,7 @@ describe('reindex', () => {
     for (const table of ['sp_token', 'sp_string', 'sp_date', 'sp_reference', 'sp_uri']) {
       await server.pool.query(`DELETE FROM ${table} WHERE rid = ANY($1::uuid[])`, [rids]);
     }
-    expect((await client.get('Organization?identifier=urn:org|3')).body.entry).toEqual([]);
+    expect((await client.get('Organization?identifier=urn:org|3')).body.entry ?? []).toEqual([]);
 
     // Interrupted after the second batch of two.
     let batches = 0;

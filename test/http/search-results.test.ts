@@ -209,6 +209,19 @@ describe('forms of search', () => {
     expect(system.status).toBe(200);
     expect(system.body.entry.map((e: any) => e.resource.id)).toEqual([patients[0]]);
   });
+  test('a search with no matches has no entry element (FHIR JSON has no empty arrays)', async () => {
+    for (const path of ['Patient?_id=nonexistent', 'Patient?_id=nonexistent&_total=accurate', 'Patient?_id=nonexistent&_summary=count', `Patient/${patients[0]}/$everything?_since=2999-01-01`, '?_type=Patient&_id=nonexistent']) {
+      const res = await client.get(path);
+      expect([path, res.status]).toEqual([path, 200]);
+      expect(res.body.type).toBe('searchset');
+      expect(res.body.total ?? 0).toBe(0);
+      expect('entry' in res.body).toBe(false);
+      expect(res.text).not.toContain('"entry"');
+    }
+    // A warning still comes as an outcome entry.
+    const warned = (await client.get('Patient?_id=nonexistent&unknown-param=1')).body;
+    expect(warned.entry.map((e: any) => e.search.mode)).toEqual(['outcome']);
+  });
   test('system search with _type, and over all types', async () => {
     const bundle = (await client.get(`?_type=Patient,Organization&_id=${org},${patients[0]}`)).body;
     expect(bundle.entry.map((e: any) => e.resource.resourceType).sort()).toEqual(['Organization', 'Patient']);
@@ -250,7 +263,7 @@ describe('Patient/$everything', () => {
     expect(in2020.entry.map((e: any) => e.resource.resourceType).sort()).toEqual(['Encounter', 'Observation', 'Organization', 'Patient']);
     expect((await client.get(`Patient/${id}/$everything?start=March`)).status).toBe(400);
     const future = (await client.get(`Patient/${id}/$everything?_since=2999-01-01`)).body;
-    expect(future.entry).toEqual([]);
+    expect(future.entry ?? []).toEqual([]);
     expect((await client.get('Patient/unknown/$everything')).status).toBe(404);
   });
 });

@@ -83,7 +83,8 @@ export async function history(
     resourceType: 'Bundle',
     type: 'history',
     link: links,
-    entry: versions.map((v) => entryOf(ctx, v)),
+    // FHIR JSON has no empty arrays (json.html): no versions, no entry element.
+    ...(versions.length > 0 && { entry: versions.map((v) => entryOf(ctx, v)) }),
   };
   if (id !== undefined && !cursor && !page.hasMore && !sinceText && !atText) {
     bundle.total = versions.length;
