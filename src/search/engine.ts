@@ -115,7 +115,9 @@ export class SqlSearchEngine implements SearchEngine {
     const tokens = pageTokens(page);
 
     if (query.total === 'accurate' || query.total === 'estimate') {
-      bundle.total = await countMatches(ctx, where, query.total === 'estimate');
+      // Matches known without counting: this page's, and at least one on each side with a link.
+      const known = page.rows.length + (page.hasNext ? 1 : 0) + (page.hasPrevious ? 1 : 0);
+      bundle.total = await countMatches(ctx, where, query.total === 'estimate', known);
     } else if (query.total !== 'none' && !query.pageToken && !page.hasNext) {
       // Known without counting: everything fitted on the first page.
       bundle.total = page.rows.length;

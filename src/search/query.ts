@@ -184,13 +184,31 @@ export function pageTokens(page: Page): { next?: string; previous?: string } {
   };
 }
 
-export async function countMatches(ctx: RequestContext, where: Sql, estimate: boolean): Promise<number> {
+/** Up to this many matches, _total=estimate counts them (a bounded count is cheap) instead of asking the planner. */
+export const ESTIMATE_COUNTS_UP_TO = 1000;
+
+/**
+ * Bundle.total. `estimate` (search.html 3.1.1.5.6: "a rough estimate ... is sufficient") is
+ * still a total of matches (bundle.html, Bundle.total), so it is never below what is already
+ * known: the matches counted up to ESTIMATE_COUNTS_UP_TO (exact when fewer), and `known`
+ * (the matches of this page, plus one when there is a next page). Only beyond that bound is
+ * the planner's row estimate used, which alone can be far off (1 for 25 matches when the
+ * statistics are stale).
+ */
+export async function countMatches(ctx: RequestContext, where: Sql, estimate: boolean, known = 0): Promise<number> {
   const db = ctx.tx ?? ctx.services.db;
   if (estimate) {
+    const bounded = await db.query<{ n: number }>(
+      sql`SELECT count(*)::int AS n FROM (SELECT 1 FROM resource r WHERE ${where} LIMIT ${ESTIMATE_COUNTS_UP_TO}) s`
+    );
+    const counted = bounded.rows[0].n;
+    if (counted < ESTIMATE_COUNTS_UP_TO) {
+      return Math.max(counted, known); // exact, unless a write came in between
+    }
     const plan = await db.query<{ 'QUERY PLAN': [{ Plan: { 'Plan Rows': number } }] }>(
       sql`EXPLAIN (FORMAT JSON) SELECT 1 FROM resource r WHERE ${where}`
     );
-    return Math.round(plan.rows[0]['QUERY PLAN'][0].Plan['Plan Rows']);
+    return Math.max(Math.round(plan.rows[0]['QUERY PLAN'][0].Plan['Plan Rows']), counted, known);
   }
   const result = await db.query<{ n: number }>(sql`SELECT count(*)::int AS n FROM resource r WHERE ${where}`);
   return result.rows[0].n;

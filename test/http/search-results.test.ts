@@ -81,6 +81,23 @@ describe('_total, _summary, _elements', () => {
     expect((await client.get('Patient?_count=2')).body.total).toBeUndefined();
     expect((await client.get('Patient?gender=female&_count=50')).body.total).toBe(4);
   });
+  test('_total=estimate is never below the matches already known; exact while the matches are few', async () => {
+    // Practitioners, so that the Patients the other tests count stay as they are.
+    const family = `Estimate${Date.now()}`;
+    for (let i = 0; i < 7; i++) {
+      expect((await client.post('Practitioner', { resourceType: 'Practitioner', name: [{ family }] })).status).toBe(201);
+    }
+    // Fresh rows: the planner's statistics do not know them (it estimated 1 for 25 matches).
+    const first = (await client.get(`Practitioner?family=${family}&_total=estimate&_count=5`)).body;
+    expect(first.entry).toHaveLength(5);
+    expect(first.link.some((l: any) => l.relation === 'next')).toBe(true);
+    expect(first.total).toBe(7);
+    const next = first.link.find((l: any) => l.relation === 'next').url;
+    const second = (await client.get(next)).body;
+    expect(second.entry).toHaveLength(2);
+    expect(second.total).toBe(7);
+    expect((await client.get(`Practitioner?family=${family}&_total=estimate&_summary=count`)).body.total).toBe(7);
+  });
   test('_summary=count, _summary=true and _elements', async () => {
     const count = (await client.get('Patient?gender=male&_summary=count')).body;
     expect(count).toMatchObject({ type: 'searchset', total: 3 });
