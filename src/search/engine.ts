@@ -27,7 +27,8 @@ function compartmentTypes(): string[] {
 
 /** The types a request searches, and the extra condition a compartment adds. */
 function scope(request: SearchRequest): { types: string[]; extra: Sql[]; params: [string, string][] } {
-  const params = request.params.filter(([k]) => k !== '_type');
+  // A type-level search keeps _type, for parseSearch to report it as unsupported.
+  const params = request.resourceType ? request.params : request.params.filter(([k]) => k !== '_type');
   const typeParam = request.params.filter(([k]) => k === '_type').flatMap(([, v]) => v.split(','));
   const extra: Sql[] = [];
   let types: string[];
@@ -55,10 +56,10 @@ function scope(request: SearchRequest): { types: string[]; extra: Sql[]; params:
   return { types, extra, params };
 }
 
-export function linkUrl(request: Pick<SearchRequest, 'url' | 'params'>, query: SearchQuery, page?: string): string {
+export function linkUrl(request: Pick<SearchRequest, 'url' | 'params' | 'resourceType'>, query: SearchQuery, page?: string): string {
   const path = request.url.split('?')[0].replace(/\/_search$/, '');
   const params = new URLSearchParams(query.used);
-  if (request.params.some(([k]) => k === '_type')) {
+  if (!request.resourceType && request.params.some(([k]) => k === '_type')) {
     params.set('_type', query.resourceTypes.join(','));
   }
   if (page) params.set('_page', page);
@@ -87,17 +88,18 @@ export class SqlSearchEngine implements SearchEngine {
     } as unknown as RequestContext;
   }
 
-  private parse(ctx: RequestContext, types: string[], params: [string, string][], strict?: boolean): SearchQuery {
+  private parse(ctx: RequestContext, types: string[], params: [string, string][], strict?: boolean, typeInPath?: boolean): SearchQuery {
     return parseSearch(types, params, {
       strict: strict ?? ctx.prefer.handling === 'strict',
       defaultCount: ctx.config.defaultPageSize,
       maxCount: ctx.config.maxPageSize,
+      typeInPath,
     });
   }
 
   async search(ctx: RequestContext, request: SearchRequest): Promise<Bundle> {
     const { types, extra, params } = scope(request);
-    const query = this.parse(ctx, types, params);
+    const query = this.parse(ctx, types, params, undefined, request.resourceType !== undefined);
     await expandValueSets(ctx, query.filters);
     const where = whereClause(ctx, query, extra);
     const bundle: Bundle = { resourceType: 'Bundle', type: 'searchset' };

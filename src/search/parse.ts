@@ -229,7 +229,13 @@ function parseInclude(raw: string, name: string, iterate: boolean): IncludeRule 
 export function parseSearch(
   resourceTypes: string[],
   params: [string, string][],
-  options: { strict: boolean; defaultCount: number; maxCount: number }
+  options: {
+    strict: boolean;
+    defaultCount: number;
+    maxCount: number;
+    /** A type-level search ([type]?...): the URL fixes the type, so _type is not supported there. */
+    typeInPath?: boolean;
+  }
 ): SearchQuery {
   const ctx: Context = { strict: options.strict, warnings: [], maxCount: options.maxCount };
   const query: SearchQuery = {
@@ -277,6 +283,14 @@ export function parseSearch(
           continue; // never part of the self link's criteria
         case '_contained':
           if (value !== 'false') unknown(ctx, name, 'searching contained resources is not supported');
+          break;
+        case '_type':
+          // search.html 3.1.1.4: an unsupported parameter is an error under handling=strict,
+          // else ignored with a warning and left out of the self link, which shows what was used.
+          if (options.typeInPath) {
+            unknown(ctx, name, `_type applies to system and compartment searches; this search is on ${resourceTypes[0]}, the type in the URL`);
+            continue;
+          }
           break;
         default:
           break;

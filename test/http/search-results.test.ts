@@ -246,6 +246,23 @@ describe('forms of search', () => {
     expect(all.entry.map((e: any) => e.resource.id)).toEqual([org]);
     expect((await client.get('?_type=Nope')).status).toBe(400);
   });
+  test('_type on a type-level search: 400 under handling=strict, else ignored with a warning and left out of the self link', async () => {
+    const strict = await client.get('Patient?_type=Observation&_count=1', { Prefer: 'handling=strict' });
+    expect(strict.status).toBe(400);
+    expect(strict.body.resourceType).toBe('OperationOutcome');
+    expect(strict.body.issue[0].code).toBe('invalid');
+    expect(strict.body.issue[0].diagnostics).toContain('_type');
+    const lenient = (await client.get('Patient?_type=Observation&_count=1')).body;
+    expect(link(lenient, 'self')).toBe(`${server.baseUrl}/Patient?_count=1`);
+    const modes = lenient.entry.map((e: any) => `${e.resource.resourceType}:${e.search.mode}`);
+    expect(modes).toEqual(['Patient:match', 'OperationOutcome:outcome']);
+    const warning = lenient.entry[1].resource.issue[0];
+    expect([warning.severity, warning.code, warning.expression]).toEqual(['warning', 'not-supported', ['_type']]);
+    expect(warning.diagnostics).toContain('_type');
+    // At system level _type is what chooses the types, and the self link says so.
+    const system = (await client.get(`?_type=Patient&_id=${patients[0]}`)).body;
+    expect(new URL(link(system, 'self')).searchParams.get('_type')).toBe('Patient');
+  });
   test('compartment search: one type, and every type', async () => {
     const obs = (await client.get(`Patient/${patients[0]}/Observation`)).body;
     expect(obs.entry.map((e: any) => e.resource.code.text)).toEqual(['obs-0']);
