@@ -28,8 +28,17 @@ export interface HistoryQuery {
   cursor?: HistoryCursor;
 }
 
+/** A version as history shows it. */
+export interface HistoryVersion extends StoredVersion {
+  /**
+   * Whether this version brought the resource into existence: version 1, or a version written
+   * after a deletion (a PUT that re-creates the resource, which answered 201 Created).
+   */
+  created: boolean;
+}
+
 export interface HistoryPage {
-  versions: StoredVersion[];
+  versions: HistoryVersion[];
   /** Whether more versions exist beyond this page in the direction it was read. */
   hasMore: boolean;
 }
@@ -88,15 +97,21 @@ export async function readHistory(ctx: RequestContext, query: HistoryQuery): Pro
   }
   const order = sql.raw(backwards ? 'ASC' : 'DESC');
   const result = await (ctx.tx ?? ctx.services.db).query(
-    sql`SELECT r.rid, r.resource_type, r.id, r.version_id, r.last_updated, r.method, r.content, r.compartments, r.custodian
+    // A replaced version lives in resource_history, so the one before r is found there by its
+    // primary key (rid, version_id).
+    sql`SELECT r.rid, r.resource_type, r.id, r.version_id, r.last_updated, r.method, r.content, r.compartments, r.custodian,
+               r.version_id = 1 OR EXISTS (
+                 SELECT 1 FROM resource_history p
+                  WHERE p.rid = r.rid AND p.version_id = r.version_id - 1 AND p.method = 'DELETE'
+               ) AS created
         FROM resource_version r
         WHERE ${sql.and(where)}
         ORDER BY r.last_updated ${order}, r.rid ${order}, r.version_id ${order}
         LIMIT ${query.count + 1}`
   );
-  const rows = result.rows as Parameters<typeof toStoredVersion>[0][];
+  const rows = result.rows as (Parameters<typeof toStoredVersion>[0] & { created: boolean })[];
   const hasMore = rows.length > query.count;
-  const versions = rows.slice(0, query.count).map(toStoredVersion);
+  const versions = rows.slice(0, query.count).map((row) => ({ ...toStoredVersion(row), created: row.created }));
   if (backwards) {
     versions.reverse();
   }

@@ -135,3 +135,40 @@ test('a history with no versions has no entry element (FHIR JSON has no empty ar
   // Not just absent: with versions to show, they are there.
   expect((await client.get(`Patient/${created.id}/_history`)).body.entry).toHaveLength(1);
 });
+
+test('a version that re-created a deleted resource reports 201 Created, as the write answered', async () => {
+  const id = `recreated-${Date.now()}`;
+  const first = await client.put(`Patient/${id}`, { resourceType: 'Patient', id, gender: 'male' });
+  expect(first.status).toBe(201);
+  expect((await client.put(`Patient/${id}`, { resourceType: 'Patient', id, gender: 'female' })).status).toBe(200);
+  expect((await client.delete(`Patient/${id}`)).status).toBe(204);
+  const recreated = await client.put(`Patient/${id}`, { resourceType: 'Patient', id, gender: 'other' });
+  expect([recreated.status, recreated.headers.get('etag')]).toEqual([201, 'W/"4"']);
+  // Re-created inside a transaction too.
+  expect((await client.delete(`Patient/${id}`)).status).toBe(204);
+  const tx = await client.post('', {
+    resourceType: 'Bundle',
+    type: 'transaction',
+    entry: [{ resource: { resourceType: 'Patient', id, gender: 'unknown' }, request: { method: 'PUT', url: `Patient/${id}` } }],
+  });
+  expect(tx.body.entry[0].response.status).toBe('201 Created');
+  const expected = [
+    ['PUT', '201 Created', 'W/"6"'],
+    ['DELETE', '204 No Content', 'W/"5"'],
+    ['PUT', '201 Created', 'W/"4"'],
+    ['DELETE', '204 No Content', 'W/"3"'],
+    ['PUT', '200 OK', 'W/"2"'],
+    ['PUT', '201 Created', 'W/"1"'],
+  ];
+  const instance = (await client.get(`Patient/${id}/_history`)).body;
+  expect(instance.entry.map((e: any) => [e.request.method, e.response.status, e.response.etag])).toEqual(expected);
+  // The same at type level, paged one version at a time (each page its own query).
+  const statuses: string[][] = [];
+  let url: string | undefined = `Patient/_history?_count=1&_since=${first.body.meta.lastUpdated}`;
+  while (url) {
+    const page: any = (await client.get(url)).body;
+    for (const e of page.entry ?? []) if (e.fullUrl.endsWith(`/Patient/${id}`)) statuses.push([e.request.method, e.response.status, e.response.etag]);
+    url = page.link.find((l: any) => l.relation === 'next')?.url;
+  }
+  expect(statuses).toEqual(expected);
+});

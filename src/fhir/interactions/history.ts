@@ -6,14 +6,14 @@ import type { Bundle, BundleEntry, BundleLink } from '@medplum/fhirtypes';
 import type { FhirRequest, FhirResponse, RequestContext } from '../context';
 import { errors } from '../outcome';
 import { intParam, paramValue, parseInstantRange } from '../params';
-import { decodeCursor, encodeCursor, readHistory, type HistoryCursor } from '../../store/history';
-import type { StoredVersion } from '../../store/repository';
+import { decodeCursor, encodeCursor, readHistory, type HistoryCursor, type HistoryVersion } from '../../store/history';
 
-function entryOf(ctx: RequestContext, version: StoredVersion): BundleEntry {
+function entryOf(ctx: RequestContext, version: HistoryVersion): BundleEntry {
   const path = `${version.resourceType}/${version.id}`;
   const method = (version.method ?? 'PUT') as 'POST' | 'PUT' | 'PATCH' | 'DELETE';
-  const status =
-    method === 'DELETE' ? '204 No Content' : method === 'POST' || version.versionId === '1' ? '201 Created' : '200 OK';
+  // The status the write answered (bundle.html, entry.response.status): 201 for a version that
+  // created the resource, also a PUT that re-created it after a deletion.
+  const status = method === 'DELETE' ? '204 No Content' : method === 'POST' || version.created ? '201 Created' : '200 OK';
   return {
     fullUrl: `${ctx.baseUrl}/${path}`,
     ...(version.resource && { resource: version.resource }),
