@@ -4,6 +4,7 @@
  */
 import type { Request } from 'express';
 import { errors } from '../fhir/outcome';
+import { fhirVersionOf, isServedFhirVersion } from './negotiation';
 
 const JSON_TYPES = new Set([
   'application/fhir+json',
@@ -37,6 +38,11 @@ export function parseBody(req: Request, formOnly = false): ParsedBody {
   const contentType = mediaTypeOf(req.headers['content-type']);
   if (!Buffer.isBuffer(raw) || raw.length === 0) {
     return { contentType };
+  }
+  const header = String(req.headers['content-type'] ?? '');
+  if (!isServedFhirVersion(header)) {
+    // A body of another FHIR version would be read, and stored, as R4.
+    throw errors.unsupportedMediaType(`The body is fhirVersion=${fhirVersionOf(header)}; this server accepts FHIR R4 only (fhirVersion=4.0 or 4.0.1)`);
   }
   if (contentType === FORM_TYPE) {
     return { contentType, form: [...new URLSearchParams(raw.toString('utf8')).entries()] };

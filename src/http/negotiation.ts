@@ -17,10 +17,36 @@ const JSON_FORMATS: Record<string, ResponseMediaType> = {
 
 const XML_FORMATS = new Set(['xml', 'application/fhir+xml', 'application/xml+fhir', 'application/xml', 'text/xml']);
 
+/**
+ * Values of the fhirVersion MIME parameter this server answers to: R4 (versioning.html, "FHIR
+ * Version parameter": 4.0 names R4; 4.0.1 is its technical correction, which clients send too).
+ */
+const FHIR_VERSIONS = new Set(['4.0', '4.0.1']);
+
+/** The fhirVersion parameter of a media type ("application/fhir+json; fhirVersion=4.0"), if any. */
+export function fhirVersionOf(mediaType: string): string | undefined {
+  for (const param of mediaType.split(';').slice(1)) {
+    const [name, value] = param.split('=').map((s) => s.trim());
+    if (name.toLowerCase() === 'fhirversion') return (value ?? '').replace(/^"|"$/g, '');
+  }
+  return undefined;
+}
+
+/** Whether a media type names no FHIR version or one this server serves. */
+export function isServedFhirVersion(mediaType: string): boolean {
+  const version = fhirVersionOf(mediaType);
+  return version === undefined || FHIR_VERSIONS.has(version);
+}
+
+const WRONG_VERSION = 'this server serves FHIR R4 only (fhirVersion=4.0 or 4.0.1)';
+
 /** The media type of the response, from _format (which wins) or Accept; 406 for XML or anything else. */
 export function responseMediaType(format: string | undefined, accept: string | undefined): ResponseMediaType {
   if (format !== undefined) {
     const type = format.split(';')[0].trim().toLowerCase();
+    if (!isServedFhirVersion(format)) {
+      throw errors.notAcceptable(`_format asks for fhirVersion=${fhirVersionOf(format)}; ${WRONG_VERSION}`);
+    }
     if (JSON_FORMATS[type]) {
       return JSON_FORMATS[type];
     }
@@ -32,15 +58,20 @@ export function responseMediaType(format: string | undefined, accept: string | u
   if (!accept) {
     return 'application/fhir+json';
   }
-  const ranges = accept
+  const all = accept
     .split(',')
     .map((part) => {
       const [type, ...params] = part.trim().split(';');
       const q = params.map((p) => p.trim()).find((p) => p.startsWith('q='));
-      return { type: type.trim().toLowerCase(), q: q ? Number(q.slice(2)) : 1 };
+      return { type: type.trim().toLowerCase(), q: q ? Number(q.slice(2)) : 1, served: isServedFhirVersion(part) };
     })
-    .filter((r) => r.q > 0)
-    .sort((a, b) => b.q - a.q);
+    .filter((r) => r.q > 0);
+  // A range for another FHIR version is one this server cannot satisfy (R4 would be a substitute).
+  const ranges = all.filter((r) => r.served).sort((a, b) => b.q - a.q);
+  if (ranges.length === 0 && all.length > 0) {
+    const version = fhirVersionOf(accept.split(',').find((part) => !isServedFhirVersion(part)) ?? '');
+    throw errors.notAcceptable(`Accept asks for fhirVersion=${version}; ${WRONG_VERSION}`);
+  }
   for (const range of ranges) {
     if (JSON_FORMATS[range.type]) {
       return JSON_FORMATS[range.type];

@@ -47,6 +47,32 @@ describe('response format', () => {
     }
   });
 
+  test('fhirVersion other than R4 in Accept or _format is 406, in Content-Type 415; 4.0 and 4.0.1 are served', async () => {
+    const created = (await client.post('Patient', { resourceType: 'Patient' })).body;
+    for (const accept of ['application/fhir+json; fhirVersion=3.0', 'application/fhir+json;fhirVersion=5.0, application/json; fhirVersion="3.0"']) {
+      const res = await client.get(`Patient/${created.id}`, { Accept: accept });
+      expect([accept, res.status]).toEqual([accept, 406]);
+      expectOutcome(res.body, 'not-supported');
+      expect(res.body.issue[0].diagnostics).toMatch(/fhirVersion=(3|5)\.0/);
+    }
+    expect((await client.get(`Patient/${created.id}?_format=${encodeURIComponent('application/fhir+json; fhirVersion=3.0')}`)).status).toBe(406);
+    for (const accept of ['application/fhir+json; fhirVersion=4.0', 'application/fhir+json; fhirVersion=4.0.1', 'application/fhir+json; fhirVersion=3.0, application/fhir+json; fhirVersion=4.0; q=0.5']) {
+      const res = await client.get(`Patient/${created.id}`, { Accept: accept });
+      expect([accept, res.status]).toEqual([accept, 200]);
+    }
+
+    const marker = `version-${Date.now()}`;
+    const patient = JSON.stringify({ resourceType: 'Patient', name: [{ family: marker }] });
+    const stu3 = await client.request('POST', 'Patient', { rawBody: patient, headers: { 'Content-Type': 'application/fhir+json; fhirVersion=3.0' } });
+    expect(stu3.status).toBe(415);
+    expectOutcome(stu3.body, 'not-supported');
+    expect(stu3.body.issue[0].diagnostics).toContain('fhirVersion=3.0');
+    const rows = await server.pool.query("SELECT count(*)::int AS n FROM resource WHERE content->'name'->0->>'family' = $1", [marker]);
+    expect(rows.rows[0].n).toBe(0);
+    const r4 = await client.request('POST', 'Patient', { rawBody: patient, headers: { 'Content-Type': 'application/fhir+json; fhirVersion=4.0' } });
+    expect(r4.status).toBe(201);
+  });
+
   test('_pretty indents the JSON', async () => {
     const compact = await client.get('metadata');
     const pretty = await client.get('metadata?_pretty=true');
