@@ -8,6 +8,7 @@ import type { FhirRequest, FhirResponse, RequestContext } from './context';
 import { getResourceTypeList } from './definitions';
 import { errors } from './outcome';
 import { paramValue } from './params';
+import { parseElements, parseSummary, subsetResource } from './summary';
 import type { Services } from '../services';
 
 const SOFTWARE_NAME = 'fhir-server';
@@ -85,5 +86,9 @@ export async function capabilities(ctx: RequestContext, req: FhirRequest): Promi
   if (mode !== undefined && mode !== 'full') {
     throw errors.badRequest(`mode=${mode} is not supported; only the full CapabilityStatement is available`, 'mode');
   }
-  return { status: 200, resource: statement };
+  // _summary and _elements as for a read (search.html 3.1.1.5.8): clients ask for
+  // _summary=true to skip the per-type interactions and search parameters (about 1 MB).
+  const summary = parseSummary(paramValue(req, '_summary'));
+  const elements = parseElements(paramValue(req, '_elements'));
+  return { status: 200, resource: subsetResource(statement, summary, elements) };
 }

@@ -4,7 +4,7 @@
  */
 import { tryGetDataType } from '@medplum/core';
 import type { Resource } from '@medplum/fhirtypes';
-import { mandatoryElements, summaryElements } from './definitions';
+import { baseStructureDefinition, mandatoryElements, summaryElements } from './definitions';
 import { errors } from './outcome';
 
 export type SummaryMode = 'true' | 'false' | 'text' | 'data' | 'count';
@@ -67,6 +67,57 @@ function keep(resource: Resource, predicate: (element: string) => boolean): Reso
   return markSubsetted(result as unknown as Resource);
 }
 
+/**
+ * The backbone elements of a type's base definition (paths with child elements), each with the
+ * names of its summary children (isSummary in the StructureDefinition snapshot). Built once
+ * per type. A contentReference (CapabilityStatement.rest.operation is defined as
+ * #CapabilityStatement.rest.resource.operation) points at the element it reuses.
+ */
+interface Backbones {
+  summary: Map<string, Set<string>>;
+  references: Map<string, string>;
+}
+const backbonesByType = new Map<string, Backbones>();
+
+function backbonesOf(resourceType: string): Backbones {
+  let found = backbonesByType.get(resourceType);
+  if (found) return found;
+  found = { summary: new Map(), references: new Map() };
+  const elements = baseStructureDefinition(`http://hl7.org/fhir/StructureDefinition/${resourceType}`)?.snapshot?.element ?? [];
+  for (const element of elements) {
+    const path = element.path ?? '';
+    const dot = path.lastIndexOf('.');
+    if (dot < 0) continue;
+    const parent = path.slice(0, dot);
+    if (!found.summary.has(parent)) found.summary.set(parent, new Set());
+    if (element.isSummary) found.summary.get(parent)!.add(path.slice(dot + 1).replace(/\[x\]$/, ''));
+    if (element.contentReference) found.references.set(path, element.contentReference.replace(/^#/, ''));
+  }
+  backbonesByType.set(resourceType, found);
+  return found;
+}
+
+/**
+ * _summary=true below the top level: inside a summary backbone element (CapabilityStatement.rest,
+ * rest.resource) only its summary children stay, so rest.resource.interaction and searchParam
+ * go. Values of data types (ContactDetail, Coding) stay whole.
+ */
+function summarizeBackbone(value: unknown, path: string, backbones: Backbones): unknown {
+  if (Array.isArray(value)) return value.map((item) => summarizeBackbone(item, path, backbones));
+  const definedAt = backbones.references.get(path) ?? path;
+  const wanted = backbones.summary.get(definedAt);
+  if (!wanted || value === null || typeof value !== 'object') return value;
+  const result: Record<string, unknown> = {};
+  for (const [key, child] of Object.entries(value)) {
+    const name = key.startsWith('_') ? key.slice(1) : key;
+    const element = [...wanted].find((w) => name === w || (name.startsWith(w) && /^[A-Z]/.test(name.slice(w.length))));
+    if (element !== undefined || key === 'id') {
+      result[key] = summarizeBackbone(child, `${definedAt}.${element ?? name}`, backbones);
+    }
+  }
+  return result;
+}
+
 function markSubsetted(resource: Resource): Resource {
   const tags = (resource.meta?.tag ?? []).filter((t) => !(t.system === SUBSETTED.system && t.code === SUBSETTED.code));
   return { ...resource, meta: { ...resource.meta, tag: [...tags, SUBSETTED] } };
@@ -87,7 +138,14 @@ export function subsetResource(resource: Resource, summary?: SummaryMode, elemen
   switch (summary) {
     case 'true': {
       const names = summaryElements(resource.resourceType);
-      return keep(resource, (name) => names.has(name));
+      const kept = keep(resource, (name) => names.has(name)) as unknown as Record<string, unknown>;
+      const backbones = backbonesOf(resource.resourceType);
+      for (const [key, value] of Object.entries(kept)) {
+        if (key !== 'meta' && key !== 'resourceType') {
+          kept[key] = summarizeBackbone(value, `${resource.resourceType}.${key}`, backbones);
+        }
+      }
+      return kept as unknown as Resource;
     }
     case 'text': {
       const mandatory = mandatoryElements(resource.resourceType);

@@ -266,3 +266,36 @@ describe('metadata', () => {
     expect(cs.rest[0].interaction.map((i: any) => i.code)).toEqual(expect.arrayContaining(['transaction', 'batch', 'history-system']));
   });
 });
+
+describe('capabilities', () => {
+  test('/metadata?_summary=true keeps only summary elements, nested ones too; _elements picks top-level elements', async () => {
+    const full = (await client.get('metadata')).body;
+    const patientFull = full.rest[0].resource.find((r: any) => r.type === 'Patient');
+    expect(patientFull.interaction.length).toBeGreaterThan(0);
+    expect(patientFull.searchParam.length).toBeGreaterThan(0);
+
+    const res = await client.get('metadata?_summary=true');
+    expect(res.status).toBe(200);
+    const summary = res.body;
+    expect(summary.resourceType).toBe('CapabilityStatement');
+    expect(summary.meta.tag).toEqual([expect.objectContaining({ code: 'SUBSETTED' })]);
+    expect([summary.fhirVersion, summary.kind, summary.status, summary.software]).toEqual([full.fhirVersion, full.kind, full.status, full.software]);
+    expect(summary.rest[0].mode).toBe('server');
+    // rest.interaction, rest.searchParam, rest.resource.interaction, searchParam, searchInclude,
+    // searchRevInclude, versioning, conditional*: not summary elements in R4.
+    expect(summary.rest[0].interaction).toBeUndefined();
+    expect(summary.rest[0].searchParam).toBeUndefined();
+    expect(summary.rest[0].resource).toHaveLength(full.rest[0].resource.length);
+    const patient = summary.rest[0].resource.find((r: any) => r.type === 'Patient');
+    expect(Object.keys(patient).sort()).toEqual(['operation', 'profile', 'supportedProfile', 'type'].filter((k) => k in patientFull).sort());
+    expect(res.text.length).toBeLessThan(JSON.stringify(full).length / 4);
+    // The cached full statement is untouched.
+    expect((await client.get('metadata')).body.rest[0].resource.find((r: any) => r.type === 'Patient').interaction).toEqual(patientFull.interaction);
+
+    const elements = (await client.get('metadata?_elements=fhirVersion')).body;
+    expect(elements.fhirVersion).toBe('4.0.1');
+    expect(elements.rest).toBeUndefined();
+    expect(elements.software).toBeUndefined();
+    expect((await client.get('metadata?_summary=bogus')).status).toBe(400);
+  });
+});
