@@ -83,6 +83,9 @@ async function issueTokens(auth: AuthServer, issue: Issue): Promise<Record<strin
       userId: issue.user.userId,
       ...(identity && { fhirUser: issue.user.fhirUser, name: issue.user.displayName }),
       nonce: issue.nonce,
+      // OpenID Connect Core §2 and §12.2: when the user logged in, the same in every id_token of
+      // the login (refreshed, or from an authorization that reused the login session).
+      authTime: issue.sessionHash ? await auth.users.sessionStartedAt(issue.sessionHash) : undefined,
     });
   }
   return body;

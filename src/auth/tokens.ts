@@ -100,14 +100,14 @@ export class TokenService {
   }
 
   /** An OpenID Connect id token for the client; fhirUser, when given, as an absolute URL. */
-  async issueIdToken(input: { clientId: string; userId: string; fhirUser?: string; name?: string; nonce?: string }): Promise<string> {
+  async issueIdToken(input: { clientId: string; userId: string; fhirUser?: string; name?: string; nonce?: string; authTime?: number }): Promise<string> {
     const key = await this.keys.signingKey('RS256');
     const now = Math.floor(Date.now() / 1000);
     return new SignJWT({
       ...(input.fhirUser && { fhirUser: `${this.config.baseUrl}/${input.fhirUser}` }),
       ...(input.name && { name: input.name }),
       ...(input.nonce && { nonce: input.nonce }),
-      auth_time: now,
+      auth_time: input.authTime ?? now,
     })
       .setProtectedHeader({ alg: 'RS256', kid: key.kid, typ: 'JWT' })
       .setIssuer(this.config.baseUrl)

@@ -227,6 +227,14 @@ export class UserStore {
     return (result.rowCount ?? 0) > 0;
   }
 
+  /** When the user logged in to start this session (seconds since the epoch), if it is still on record. */
+  async sessionStartedAt(sessionHash: string): Promise<number | undefined> {
+    const result = await this.db.query<{ started: number }>(
+      sql`SELECT extract(epoch FROM created_at)::bigint AS started FROM auth_session WHERE session_hash = ${sessionHash}`
+    );
+    return result.rows[0]?.started;
+  }
+
   async endSession(sessionHash: string): Promise<void> {
     await this.db.query(sql`UPDATE auth_session SET ended_at = now() WHERE session_hash = ${sessionHash}`);
   }

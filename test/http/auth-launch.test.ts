@@ -131,6 +131,29 @@ describe('standalone launch', () => {
     expect(payload.name).toBeUndefined();
   });
 
+  test('auth_time is when the user logged in: the same in a refreshed id_token and after a login-free second authorization', async () => {
+    const browser = new Browser();
+    const scope = 'openid fhirUser offline_access patient/*.rs launch/patient';
+    const jwks = createRemoteJWKSet(new URL(`${server.baseUrl}/.well-known/jwks.json`));
+    const authTime = async (idToken: string) => (await jwtVerify(idToken, jwks, { issuer: server.baseUrl, audience: app })).payload;
+    const before = Math.floor(Date.now() / 1000);
+    const first = await launchToken(server, { clientId: app, redirectUri: REDIRECT, scope, patient: bob, ...dr, browser });
+    expect(first.status).toBe(200);
+    const login = await authTime(first.body.id_token);
+    expect(login.auth_time).toBeGreaterThanOrEqual(before - 1);
+    // Later id tokens of the same login are issued at a later second.
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    const refreshed = await tokenRequest(server, { grant_type: 'refresh_token', refresh_token: first.body.refresh_token, client_id: app });
+    expect(refreshed.status).toBe(200);
+    const again = await launchToken(server, { clientId: app, redirectUri: REDIRECT, scope, patient: bob, ...dr, browser });
+    expect(again.status).toBe(200);
+    for (const idToken of [refreshed.body.id_token, again.body.id_token]) {
+      const payload = await authTime(idToken);
+      expect(payload.iat).toBeGreaterThan(login.auth_time as number);
+      expect(payload.auth_time).toBe(login.auth_time);
+    }
+  });
+
   test('a confidential app authenticates at the token endpoint (client_secret_basic)', async () => {
     const { redirect, verifier } = await authorize(server, { clientId: confidential.clientId, redirectUri: REDIRECT, scope: 'user/Patient.rs', ...dr });
     const form = { grant_type: 'authorization_code', code: redirect.searchParams.get('code')!, redirect_uri: REDIRECT, code_verifier: verifier };
