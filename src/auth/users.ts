@@ -230,7 +230,7 @@ export class UserStore {
   /** When the user logged in to start this session (seconds since the epoch), if it is still on record. */
   async sessionStartedAt(sessionHash: string): Promise<number | undefined> {
     const result = await this.db.query<{ started: number }>(
-      sql`SELECT extract(epoch FROM created_at)::bigint AS started FROM auth_session WHERE session_hash = ${sessionHash}`
+      sql`SELECT floor(extract(epoch FROM created_at))::bigint AS started FROM auth_session WHERE session_hash = ${sessionHash}`
     );
     return result.rows[0]?.started;
   }
