@@ -44,6 +44,23 @@ export function decodePathSegment(segment: string): string {
   return decoded;
 }
 
+/**
+ * The query string of a request URL must be valid percent-encoding of UTF-8 (RFC 3986 §2.1),
+ * as decodePathSegment requires of the path: URLSearchParams would pass a lone %C3 on as
+ * U+FFFD, and a search would then quietly look for a character the client never sent.
+ */
+export function assertQueryEncoding(url: string): void {
+  const q = url.indexOf('?');
+  if (q < 0) return;
+  for (const part of url.slice(q + 1).split('&')) {
+    try {
+      decodeURIComponent(part.replace(/\+/g, ' '));
+    } catch {
+      throw errors.badRequest('The query string is not valid percent-encoded UTF-8 (RFC 3986)');
+    }
+  }
+}
+
 /** The last value of a parameter (the one that wins when a client repeats it), if present. */
 export function paramValue(req: Pick<FhirRequest, 'params'>, name: string): string | undefined {
   let value: string | undefined;

@@ -9,6 +9,7 @@ import { basePath } from '../config';
 import type { FhirRequest, HttpMethod, RequestContext } from '../fhir/context';
 import { errors, FhirError, toFhirError } from '../fhir/outcome';
 import { executeRequest } from '../fhir/router';
+import { assertQueryEncoding } from '../fhir/params';
 import { logger } from '../logger';
 import type { ModuleRouter, Services } from '../services';
 import { parseBody } from './body';
@@ -132,6 +133,7 @@ async function handleFhir(services: Services, req: Request, res: Response): Prom
   let fhirRequest: FhirRequest;
   try {
     mediaType = responseMediaType(lastParam(params, '_format'), header(req, 'accept'));
+    assertQueryEncoding(req.originalUrl);
     if (!METHODS.has(req.method)) {
       throw errors.methodNotAllowed(`${req.method} is not a FHIR interaction`, [...METHODS]);
     }

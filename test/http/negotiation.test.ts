@@ -225,6 +225,19 @@ describe('bad input', () => {
     expect((await client.get('Patient/%61bc')).status).toBe(404);
   });
 
+  test('malformed percent-encoding or invalid UTF-8 in the query string is 400 invalid, not a search for U+FFFD', async () => {
+    for (const url of ['Patient?name=%C3', 'Patient?family=%E0%A4&gender=male', 'Patient?name=50%', 'Patient?name%ZZ=x']) {
+      const res = await client.get(url);
+      expect([url, res.status]).toEqual([url, 400]);
+      expectOutcome(res.body, 'invalid');
+      expect(res.body.issue[0].diagnostics).toMatch(/query string is not valid percent-encoded UTF-8/);
+    }
+    // Correctly encoded UTF-8 and form-encoded spaces still search.
+    for (const url of ['Patient?name=%E7%8E%8B', 'Patient?name=a+b&_count=1']) {
+      expect([url, (await client.get(url)).status]).toEqual([url, 200]);
+    }
+  });
+
   test('injection attempts in ids and paths are refused, not executed', async () => {
     const res = await client.get("Patient/1'%3B%20DROP%20TABLE%20resource%3B--");
     expect(res.status).toBe(400);
