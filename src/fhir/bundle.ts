@@ -12,10 +12,9 @@
 import type { Bundle, BundleEntry, BundleEntryResponse, OperationOutcome, Resource } from '@medplum/fhirtypes';
 import type { AuditRecord, FhirRequest, FhirResponse, HttpMethod, RequestContext } from './context';
 import { errors, FhirError, informational, issue, outcome, toFhirError } from './outcome';
-import { executeRequest } from './router';
+import { executeRequest, resolveRoute, type Route } from './router';
 import { systemContext } from './system-context';
 import { criteriaParams, lockCriteria } from './interactions/write';
-import { decodePathSegment } from './params';
 import { mintId } from '../store/rid';
 
 const ORDER: Record<string, number> = { DELETE: 0, POST: 1, PUT: 2, PATCH: 2, GET: 3, HEAD: 3 };
@@ -365,26 +364,30 @@ async function assertDistinctIdentities(ctx: RequestContext, planned: Planned[])
 
 /** "Type/id" of every resource an entry would write (create, update, patch or delete). */
 async function writeIdentities(ctx: RequestContext, p: Planned): Promise<string[]> {
-  const { method, path, params } = p.request;
-  if (method === 'GET' || method === 'HEAD') return [];
-  const segments = path.split('/').filter(Boolean).map(decodePathSegment);
-  const [type, id] = segments;
-  if (!type || type.startsWith('$') || segments.some((s) => s.startsWith('$') || s.startsWith('_'))) return [];
-  if (method === 'POST') {
-    // settleIdentities fixed the id (or the conditional create's match) of every create.
-    return segments.length === 1 && p.request.assignedId ? [`${type}/${p.request.assignedId}`] : [];
+  let route: Route;
+  try {
+    route = resolveRoute(ctx, p.request);
+  } catch {
+    return []; // a malformed entry is refused when it runs, with its index
   }
-  if (segments.length === 2) return [`${type}/${id}`];
-  if (segments.length !== 1 || (method !== 'DELETE' && method !== 'PATCH')) return [];
+  const { interaction, resourceType: type, id } = route;
+  if (!type) return [];
+  if (interaction === 'create') {
+    // settleIdentities fixed the id (or the conditional create's match) of every create.
+    return p.request.assignedId ? [`${type}/${p.request.assignedId}`] : [];
+  }
+  if (interaction !== 'update' && interaction !== 'patch' && interaction !== 'delete') return [];
+  if (id) return [`${type}/${id}`];
+  if (interaction === 'update') return [];
   // Conditional delete (every match) and conditional patch (the one match).
   let criteria: [string, string][];
   try {
-    criteria = criteriaParams(new URLSearchParams(params).toString());
+    criteria = criteriaParams(new URLSearchParams(p.request.params).toString());
   } catch {
     return []; // reported when the entry runs
   }
   if (criteria.length === 0) return [];
-  const limit = method === 'DELETE' ? ctx.config.maxPageSize + 1 : 2;
+  const limit = interaction === 'delete' ? ctx.config.maxPageSize + 1 : 2;
   let matches: Resource[];
   try {
     matches = await ctx.services.search.match(ctx, type, criteria, limit);

@@ -29,36 +29,34 @@ export function assertParamsText(params: readonly [string, string][]): void {
 }
 
 /**
- * One percent-encoded path segment (RFC 3986 §2.1), decoded as UTF-8; 400 when it is not
- * valid percent-encoding of UTF-8 (a lone %C3, %ZZ) or holds a NUL, rather than the URIError
+ * Text percent-encoded as RFC 3986 §2.1 says a URL carries it, decoded as UTF-8; 400 when it
+ * is not valid percent-encoding of UTF-8 (a lone %C3, %ZZ), rather than the URIError
  * decodeURIComponent throws.
  */
-export function decodePathSegment(segment: string): string {
-  let decoded: string;
+function decodeUrlPart(text: string, where: string): string {
   try {
-    decoded = decodeURIComponent(segment);
+    return decodeURIComponent(text);
   } catch {
-    throw errors.badRequest('The URL path is not valid percent-encoded UTF-8 (RFC 3986)');
+    throw errors.badRequest(`${where} is not valid percent-encoded UTF-8 (RFC 3986)`);
   }
+}
+
+/** One percent-encoded path segment, decoded; 400 when malformed or holding a NUL. */
+export function decodePathSegment(segment: string): string {
+  const decoded = decodeUrlPart(segment, 'The URL path');
   assertNoNul(decoded, 'The URL path');
   return decoded;
 }
 
 /**
- * The query string of a request URL must be valid percent-encoding of UTF-8 (RFC 3986 §2.1),
- * as decodePathSegment requires of the path: URLSearchParams would pass a lone %C3 on as
- * U+FFFD, and a search would then quietly look for a character the client never sent.
+ * The query string of a request URL must be valid percent-encoding of UTF-8 too:
+ * URLSearchParams would pass a lone %C3 on as U+FFFD, and a search would then quietly look
+ * for a character the client never sent.
  */
 export function assertQueryEncoding(url: string): void {
   const q = url.indexOf('?');
   if (q < 0) return;
-  for (const part of url.slice(q + 1).split('&')) {
-    try {
-      decodeURIComponent(part.replace(/\+/g, ' '));
-    } catch {
-      throw errors.badRequest('The query string is not valid percent-encoded UTF-8 (RFC 3986)');
-    }
-  }
+  for (const part of url.slice(q + 1).split('&')) decodeUrlPart(part.replace(/\+/g, ' '), 'The query string');
 }
 
 /** The last value of a parameter (the one that wins when a client repeats it), if present. */
