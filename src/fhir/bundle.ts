@@ -14,7 +14,7 @@ import type { AuditRecord, FhirRequest, FhirResponse, HttpMethod, RequestContext
 import { errors, FhirError, informational, issue, outcome, toFhirError } from './outcome';
 import { executeRequest, resolveRoute, type Route } from './router';
 import { systemContext } from './system-context';
-import { criteriaParams, lockCriteria } from './interactions/write';
+import { conditionalUpdateTarget, criteriaParams, lockCriteria } from './interactions/write';
 import { mintId } from '../store/rid';
 
 const ORDER: Record<string, number> = { DELETE: 0, POST: 1, PUT: 2, PATCH: 2, GET: 3, HEAD: 3 };
@@ -319,7 +319,7 @@ async function settleIdentities(ctx: RequestContext, planned: Planned[]): Promis
         if (matches.length > 1) {
           throw errors.multipleMatches(`Bundle.entry[${p.index}]: conditional update matches more than one ${type}`);
         }
-        const id = matches[0]?.id ?? resource.id ?? mintId(type);
+        const id = (await conditionalUpdateTarget(ctx, type, resource, matches[0])) ?? mintId(type);
         request.path = `${type}/${id}`;
         request.params = [];
         request.body = { ...resource, id };

@@ -88,6 +88,45 @@ describe('conditional update (PUT /Type?criteria)', () => {
   });
 });
 
+describe('conditional update with an id in the body and no match', () => {
+  test('a new id is update-as-create (201); a deleted one is re-created', async () => {
+    const sys = 'urn:cu-new-id';
+    const res = await client.put(`Patient?identifier=${sys}|1`, { ...patient(sys, '1'), id: 'cu-new-id' });
+    expect(res.status).toBe(201);
+    expect(res.headers.get('location')).toBe(`${server.baseUrl}/Patient/cu-new-id/_history/1`);
+    expect((await client.delete('Patient/cu-new-id')).status).toBe(204);
+    const again = await client.put(`Patient?identifier=${sys}|1`, { ...patient(sys, '1'), id: 'cu-new-id' });
+    expect([again.status, again.body.meta.versionId]).toEqual([201, '3']);
+  });
+
+  test('an existing resource that does not match the criteria is a 409 and stays untouched', async () => {
+    const sys = 'urn:cu-other';
+    const other = (await client.post('Patient', patient(sys, 'other', 'Keep'))).body;
+    const res = await client.put(`Patient?identifier=${sys}|nomatch`, { ...patient(sys, 'nomatch', 'Overwrite'), id: other.id });
+    expect(res.status).toBe(409);
+    expect(res.body.issue[0].code).toBe('conflict');
+    const stored = (await client.get(`Patient/${other.id}`)).body;
+    expect([stored.meta.versionId, stored.name[0].family]).toEqual(['1', 'Keep']);
+  });
+
+  test('in a transaction the same rules hold: 409 for another live resource, 400 for an id other than the match', async () => {
+    const sys = 'urn:cu-tx';
+    const other = (await client.post('Patient', patient(sys, 'other', 'Keep'))).body;
+    const matched = (await client.post('Patient', patient(sys, 'match', 'Keep'))).body;
+    const put = (value: string, id: string) => ({
+      resource: { ...patient(sys, value, 'Overwrite'), id },
+      request: { method: 'PUT', url: `Patient?identifier=${sys}|${value}` },
+    });
+    const transaction = (entry: unknown) => client.post('', { resourceType: 'Bundle', type: 'transaction', entry: [entry] });
+    expect((await transaction(put('nomatch', other.id))).status).toBe(409);
+    expect((await transaction(put('match', other.id))).status).toBe(400);
+    for (const p of [other, matched]) expect((await client.get(`Patient/${p.id}`)).body.name[0].family).toBe('Keep');
+    const created = await transaction(put('fresh', 'cu-tx-new'));
+    expect([created.status, created.body.entry[0].response.status]).toEqual([200, '201 Created']);
+    expect(created.body.entry[0].response.location).toMatch(/\/Patient\/cu-tx-new\/_history\/1$/);
+  });
+});
+
 describe('conditional delete', () => {
   test('deletes every match up to MAX_PAGE_SIZE; more is 412 and deletes nothing', async () => {
     const sys = 'urn:cd';

@@ -111,20 +111,48 @@ export async function update(
   const criteria = criteriaParams(new URLSearchParams(req.params).toString());
   return repo.inTransaction(ctx, async (txCtx) => {
     const existing = await matchOne(txCtx, resourceType, criteria, 'Conditional update');
-    if (existing && resource.id && resource.id !== existing.id) {
-      throw errors.badRequest(`The id in the body (${resource.id}) is not the id of the matching resource`, 'id');
-    }
-    if (!existing && !resource.id) {
+    const targetId = await conditionalUpdateTarget(txCtx, resourceType, resource, existing);
+    if (targetId === undefined) {
       const result = await repo.create(txCtx, resource, { request: req });
       return writeResponse(txCtx, 201, result.resource, 'Created', result.warnings);
-    }
-    const targetId = existing?.id ?? (resource.id as string);
-    if (!ID_PATTERN.test(targetId)) {
-      throw errors.badRequest(`Invalid resource id "${targetId}"`, 'id');
     }
     const result = await repo.update(txCtx, resourceType, targetId, { ...resource, id: targetId }, { ifMatch, request: req });
     return writeResponse(txCtx, result.created ? 201 : 200, result.resource, 'Updated', result.warnings);
   });
+}
+
+/**
+ * The id a conditional update writes, given the one resource its criteria matched, if any
+ * (http.html, conditional update): the match's id; with no match the body's id (update as
+ * create), or undefined when the server is to assign one. Shared with transactions.
+ */
+export async function conditionalUpdateTarget(
+  ctx: RequestContext,
+  resourceType: string,
+  resource: Resource,
+  existing: Resource | undefined
+): Promise<string | undefined> {
+  if (existing) {
+    if (resource.id && resource.id !== existing.id) {
+      throw errors.badRequest(`The id in the body (${resource.id}) is not the id of the matching resource`, 'id');
+    }
+    return existing.id as string;
+  }
+  if (!resource.id) {
+    return undefined;
+  }
+  if (!ID_PATTERN.test(resource.id)) {
+    throw errors.badRequest(`Invalid resource id "${resource.id}"`, 'id');
+  }
+  // No match, but the body names a live resource: it does not meet the criteria, and
+  // overwriting it would update what the client's criteria excluded (R5 http.html states it:
+  // "No matches, id provided and already exist: ... 409 Conflict"). A deleted one is
+  // re-created, as by any update as create.
+  const current = await ctx.services.repo.currentRow(ctx, resourceType, resource.id);
+  if (current && current.visible && !current.deleted) {
+    throw errors.conflict(`${resourceType}/${resource.id} exists but does not match the criteria of the conditional update`);
+  }
+  return resource.id;
 }
 
 export async function remove(
