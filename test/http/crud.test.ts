@@ -121,6 +121,21 @@ describe('read and vread', () => {
     expect((await client.get(`Patient/${created.id}`, { 'If-None-Match': 'W/"7"' })).status).toBe(200);
   });
 
+  test('If-None-Match takes a list of ETags or *; with it, If-Modified-Since is ignored (RFC 9110 13.1.3)', async () => {
+    const created = (await client.post('Patient', patient())).body;
+    const later = new Date(Date.now() + 60_000).toUTCString();
+    const status = async (path: string, headers: Record<string, string>) => (await client.get(path, headers)).status;
+    expect(await status(`Patient/${created.id}`, { 'If-None-Match': 'W/"7", W/"1"' })).toBe(304);
+    expect(await status(`Patient/${created.id}`, { 'If-None-Match': '"1"' })).toBe(304);
+    expect(await status(`Patient/${created.id}`, { 'If-None-Match': '*' })).toBe(304);
+    expect(await status(`Patient/${created.id}/_history/1`, { 'If-None-Match': 'W/"2", W/"1"' })).toBe(304);
+    // The ETag says the client's copy is stale: a later If-Modified-Since must not hide that.
+    expect(await status(`Patient/${created.id}`, { 'If-None-Match': 'W/"7"', 'If-Modified-Since': later })).toBe(200);
+    const notModified = await client.get(`Patient/${created.id}`, { 'If-Modified-Since': later });
+    expect([notModified.status, notModified.headers.get('etag'), notModified.text]).toEqual([304, 'W/"1"', '']);
+    expect(await status(`Patient/${created.id}`, { 'If-Modified-Since': new Date(Date.now() - 3_600_000).toUTCString() })).toBe(200);
+  });
+
   test('_summary and _elements subset the resource and mark it SUBSETTED', async () => {
     const created = (
       await client.post('Patient', {
