@@ -80,6 +80,17 @@ describe('conditional update (PUT /Type?criteria)', () => {
     expect(await live('Patient', sys)).toBe(2);
   });
 
+  test('If-Match is honoured: no match is 412 rather than a create, a stale match 412', async () => {
+    const sys = 'urn:cu-if-match';
+    const none = await client.put(`Patient?identifier=${sys}|1`, patient(sys, '1'), { 'If-Match': 'W/"1"' });
+    expect(none.status).toBe(412);
+    expect(await live('Patient', sys)).toBe(0);
+    const created = (await client.post('Patient', patient(sys, '1'))).body;
+    expect((await client.put(`Patient?identifier=${sys}|1`, patient(sys, '1', 'New'), { 'If-Match': 'W/"2"' })).status).toBe(412);
+    const ok = await client.put(`Patient?identifier=${sys}|1`, patient(sys, '1', 'New'), { 'If-Match': 'W/"1"' });
+    expect([ok.status, ok.body.id, ok.body.meta.versionId]).toEqual([200, created.id, '2']);
+  });
+
   test('a body id that differs from the matching resource is a 400', async () => {
     const sys = 'urn:cu-id';
     await client.post('Patient', patient(sys, '1'));
@@ -150,6 +161,16 @@ describe('conditional delete', () => {
     expect(history.rows[0].n).toBeGreaterThanOrEqual(4);
     const none = await client.delete(`Patient?identifier=${sys}|`);
     expect(none.status).toBe(204);
+  });
+
+  test('If-Match is honoured: a match at another version is 412 and nothing is deleted', async () => {
+    const sys = 'urn:cd-if-match';
+    const one = (await client.post('Patient', patient(sys, '1'))).body;
+    const stale = await client.delete(`Patient?identifier=${sys}|1`, { 'If-Match': 'W/"4"' });
+    expect(stale.status).toBe(412);
+    expect(await live('Patient', sys)).toBe(1);
+    expect((await client.delete(`Patient?identifier=${sys}|1`, { 'If-Match': 'W/"1"' })).status).toBe(204);
+    expect((await client.get(`Patient/${one.id}`)).status).toBe(410);
   });
 
   test('without criteria it is a 400, never a delete of everything', async () => {

@@ -113,6 +113,11 @@ export async function update(
     const existing = await matchOne(txCtx, resourceType, criteria, 'Conditional update');
     const targetId = await conditionalUpdateTarget(txCtx, resourceType, resource, existing);
     if (targetId === undefined) {
+      if (ifMatch !== undefined) {
+        // If-Match names a version of an existing resource; creating one would ignore it
+        // (RFC 9110 13.1.1: false when there is no current representation). As for PUT [type]/[id].
+        throw errors.preconditionFailed(`If-Match version ${ifMatch} given, but no ${resourceType} matches the criteria`);
+      }
       const result = await repo.create(txCtx, resource, { request: req });
       return writeResponse(txCtx, 201, result.resource, 'Created', result.warnings);
     }
@@ -182,7 +187,8 @@ export async function remove(
         throw errors.preconditionFailed(`Conditional delete matches more than ${limit} resources; narrow the criteria`);
       }
       for (const match of matches) {
-        const { compartments } = await repo.delete(txCtx, resourceType, match.id as string, { request: req });
+        // If-Match holds for every match: a version other than the one named is 412, and nothing is deleted.
+        const { compartments } = await repo.delete(txCtx, resourceType, match.id as string, { ifMatch, request: req });
         compartments?.forEach((p) => patients.add(p));
       }
       return matches.length;
