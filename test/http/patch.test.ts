@@ -64,6 +64,20 @@ describe('JSON Patch', () => {
     expect((await client.get(`Patient/${p.id}`)).body.meta.versionId).toBe('1');
   });
 
+  test('patches the library cannot apply are 400, never a server error', async () => {
+    const p = await newPatient();
+    for (const ops of [
+      [{ op: 'move', from: '/name', path: '/name/0' }],
+      [{ op: 'add', path: '/__proto__/polluted', value: 1 }],
+      [{ op: 'add', path: '/constructor/prototype/polluted', value: 1 }],
+    ]) {
+      const res = await jsonPatch(p.id, ops);
+      expect([JSON.stringify(ops), res.status, res.body.issue[0].code]).toEqual([JSON.stringify(ops), 400, 'invalid']);
+    }
+    expect(({} as any).polluted).toBeUndefined();
+    expect((await client.get(`Patient/${p.id}`)).body.meta.versionId).toBe('1');
+  });
+
   test('a patch whose result is invalid is 422', async () => {
     const p = await newPatient();
     const res = await jsonPatch(p.id, [{ op: 'replace', path: '/birthDate', value: 'yesterday' }]);

@@ -7,7 +7,7 @@ import type { Parameters, Resource } from '@medplum/fhirtypes';
 import jsonpatch, { type Operation as JsonPatchOperation } from 'fast-json-patch';
 import type { FhirRequest, FhirResponse, RequestContext } from '../context';
 import { applyFhirPathPatch } from '../fhirpath-patch';
-import { errors, issue } from '../outcome';
+import { errors, FhirError, issue } from '../outcome';
 import { criteriaParams, parseIfMatch } from './write';
 import { writeResponse } from './respond';
 
@@ -15,14 +15,21 @@ function applyJsonPatch(resource: Resource, body: unknown): Resource {
   if (!Array.isArray(body)) {
     throw errors.badRequest('A JSON Patch body must be an array of operations');
   }
-  const problem = jsonpatch.validate(body as JsonPatchOperation[], resource);
-  if (problem) {
-    if (problem.name === 'TEST_OPERATION_FAILED') {
-      throw errors.unprocessable([issue('error', 'processing', `JSON Patch test failed at ${problem.operation?.path}`)]);
+  try {
+    const problem = jsonpatch.validate(body as JsonPatchOperation[], resource);
+    if (problem) {
+      if (problem.name === 'TEST_OPERATION_FAILED') {
+        throw errors.unprocessable([issue('error', 'processing', `JSON Patch test failed at ${problem.operation?.path}`)]);
+      }
+      throw errors.badRequest(`Invalid JSON Patch: ${problem.message.split('\n')[0]} (${problem.name})`);
     }
-    throw errors.badRequest(`Invalid JSON Patch: ${problem.message.split('\n')[0]} (${problem.name})`);
+    return jsonpatch.applyPatch(structuredClone(resource), body as JsonPatchOperation[], false, false).newDocument;
+  } catch (err) {
+    if (err instanceof FhirError) throw err;
+    // fast-json-patch throws plain errors for some patches it cannot apply: a move into the
+    // moved value's own child, or a path through __proto__ (refused against prototype pollution).
+    throw errors.badRequest(`Invalid JSON Patch: ${(err as Error).message.split('\n')[0]}`);
   }
-  return jsonpatch.applyPatch(structuredClone(resource), body as JsonPatchOperation[], false, false).newDocument;
 }
 
 export function applyPatch(resource: Resource, req: FhirRequest): Resource {
