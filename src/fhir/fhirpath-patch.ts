@@ -59,7 +59,7 @@ function valueOf(part: ParametersParameter): { value: unknown; valueType?: strin
   if (part.part) {
     // A complex value given as parts, one per child element.
     const result: Json = {};
-    for (const child of part.part) {
+    for (const child of partsOf(part.part, 'value.part')) {
       const inner = valueOf(child);
       if (child.name && inner) {
         const existing = result[child.name];
@@ -71,17 +71,37 @@ function valueOf(part: ParametersParameter): { value: unknown; valueType?: strin
   return undefined;
 }
 
+/** A list of Parameters.parameter (or .part) entries; anything else is a malformed patch. */
+function partsOf(value: unknown, what: string): ParametersParameter[] {
+  if (value === undefined) {
+    return [];
+  }
+  if (!Array.isArray(value) || value.some((p) => !p || typeof p !== 'object' || Array.isArray(p))) {
+    invalid(`${what} must be a list of parameters`);
+  }
+  return value as ParametersParameter[];
+}
+
+/** index, source and destination: list positions, so integers (fhirpatch.html); never coerced. */
+function integerPart(part: ParametersParameter | undefined, name: string): number | undefined {
+  const value = part?.valueInteger;
+  if (part !== undefined && !Number.isInteger(value)) {
+    invalid(`${name} must be a valueInteger`);
+  }
+  return value;
+}
+
 function parseOperations(params: Parameters): Operation[] {
-  const operations = (params.parameter ?? []).filter((p) => p.name === 'operation');
+  const operations = partsOf(params.parameter, 'Parameters.parameter').filter((p) => p.name === 'operation');
   if (operations.length === 0) {
     invalid('no operation parameters');
   }
   return operations.map((op) => {
-    const parts = new Map((op.part ?? []).map((p) => [p.name, p]));
+    const parts = new Map(partsOf(op.part, 'operation.part').map((p) => [p.name, p]));
     const type = parts.get('type')?.valueCode;
     const path = parts.get('path')?.valueString;
-    if (!type || !path) {
-      invalid('every operation needs a type and a path');
+    if (typeof type !== 'string' || typeof path !== 'string' || !type || !path) {
+      invalid('every operation needs a type (valueCode) and a path (valueString)');
     }
     const value = parts.get('value') ? valueOf(parts.get('value') as ParametersParameter) : undefined;
     return {
@@ -90,9 +110,9 @@ function parseOperations(params: Parameters): Operation[] {
       name: parts.get('name')?.valueString,
       value: value?.value,
       valueType: value?.valueType,
-      index: parts.get('index')?.valueInteger,
-      source: parts.get('source')?.valueInteger,
-      destination: parts.get('destination')?.valueInteger,
+      index: integerPart(parts.get('index'), 'index'),
+      source: integerPart(parts.get('source'), 'source'),
+      destination: integerPart(parts.get('destination'), 'destination'),
     };
   });
 }

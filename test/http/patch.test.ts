@@ -159,6 +159,27 @@ describe('FHIRPath Patch', () => {
     expect((await client.get(`Patient/${p.id}`)).body.meta.versionId).toBe('1');
   });
 
+  test('a malformed Parameters body or a non-integer index is 400, never a server error or a guess', async () => {
+    const p = await newPatient();
+    const given = { valueString: 'Patient.name[0].given' };
+    for (const parameter of [
+      {},
+      'operation',
+      [null],
+      [{ name: 'operation', part: 'type' }],
+      [{ name: 'operation', part: [null] }],
+      [{ name: 'operation', part: [{ name: 'type', valueCode: 'delete' }, { name: 'path', valueInteger: 1 }] }],
+      [op('insert', { path: given, index: { valueInteger: 'a' }, value: { valueString: 'Xiao' } })],
+      [op('insert', { path: given, index: { valueInteger: 0.5 }, value: { valueString: 'Xiao' } })],
+      [op('move', { path: given, source: { valueString: '1' }, destination: { valueInteger: 0 } })],
+      [op('add', { path: { valueString: 'Patient' }, name: { valueString: 'telecom' }, value: { part: 'x' } })],
+    ]) {
+      const res = await client.patch(`Patient/${p.id}`, { resourceType: 'Parameters', parameter });
+      expect([JSON.stringify(parameter), res.status, res.body.issue[0].code]).toEqual([JSON.stringify(parameter), 400, 'invalid']);
+    }
+    expect((await client.get(`Patient/${p.id}`)).body.meta.versionId).toBe('1');
+  });
+
   test('a body that is neither patch format is 415', async () => {
     const p = await newPatient();
     const res = await client.patch(`Patient/${p.id}`, { resourceType: 'Patient' });
