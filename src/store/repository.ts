@@ -216,14 +216,15 @@ export class Repository {
     const warnings = await this.check(ctx, interaction, draft, undefined, { validate: !options.internal, access: false });
     return this.inTransaction(ctx, async (txCtx, tx) => {
       const current = await this.currentRow(txCtx, resourceType, id, { forUpdate: true });
+      if (current && !current.visible) {
+        // The caller may not see the existing resource, so it may not replace it either; checked
+        // before If-Match, whose 412 would tell them its current version.
+        throw errors.forbidden(`Not permitted to ${interaction} ${resourceType}/${id}`);
+      }
       if (options.ifMatch !== undefined && (!current || current.deleted || current.versionId !== options.ifMatch)) {
         throw errors.preconditionFailed(
           `If-Match version ${options.ifMatch} does not match the current version ${current && !current.deleted ? current.versionId : '(none)'} of ${resourceType}/${id}`
         );
-      }
-      if (current && !current.visible) {
-        // The caller may not see the existing resource, so it may not replace it either.
-        throw errors.forbidden(`Not permitted to ${interaction} ${resourceType}/${id}`);
       }
       if (!options.internal) {
         txCtx.access.assertWrite(interaction, draft, current && !current.deleted ? accessInfo(current) : undefined);
@@ -268,14 +269,15 @@ export class Repository {
   ): Promise<{ versionId?: string; compartments?: string[] }> {
     return this.inTransaction(ctx, async (txCtx, tx) => {
       const current = await this.currentRow(txCtx, resourceType, id, { forUpdate: true });
+      if (current && !current.visible) {
+        // Before If-Match: what the caller may not see answers as unknown, whatever the header.
+        throw errors.notFound(`Resource ${resourceType}/${id} is not known`);
+      }
       if (options.ifMatch !== undefined && (!current || current.deleted || current.versionId !== options.ifMatch)) {
         throw errors.preconditionFailed(`If-Match version ${options.ifMatch} does not match ${resourceType}/${id}`);
       }
       if (!current || current.deleted) {
         return {};
-      }
-      if (!current.visible) {
-        throw errors.notFound(`Resource ${resourceType}/${id} is not known`);
       }
       if (!options.internal) {
         txCtx.access.assertWrite('delete', undefined, accessInfo(current));

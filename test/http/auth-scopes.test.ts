@@ -129,6 +129,10 @@ describe('patient/ scopes confine to the launch patient', () => {
     expect((await client.put(`Observation/${own.id}`, { ...own, subject: { reference: `Patient/${bob}` } })).status).toBe(403);
     expect((await client.delete(`Observation/${obs.bobLab}`)).status).toBe(404);
     expect((await client.patch(`Observation/${obs.bobLab}`, [{ op: 'replace', path: '/status', value: 'amended' }], { 'Content-Type': 'application/json-patch+json' })).status).toBe(404);
+    // If-Match changes none of that: a 412 would tell the caller the resource's current version.
+    const stale = await client.put(`Observation/${obs.bobLab}`, { ...observation(alice, 'laboratory', '1'), id: obs.bobLab }, { 'If-Match': 'W/"9"' });
+    expect([stale.status, stale.text]).toEqual([403, expect.not.stringMatching(/version 1/)]);
+    expect((await client.delete(`Observation/${obs.bobLab}`, { 'If-Match': 'W/"9"' })).status).toBe(404);
     expect((await client.post('Patient', { resourceType: 'Patient' })).status).toBe(403);
     expect((await client.post('Practitioner', { resourceType: 'Practitioner' })).status).toBe(403);
     const stored = await server.pool.query(`SELECT count(*)::int AS n FROM resource WHERE resource_type = 'Observation' AND compartments @> ARRAY[$1]`, [bob]);
