@@ -172,3 +172,17 @@ test('a version that re-created a deleted resource reports 201 Created, as the w
   }
   expect(statuses).toEqual(expected);
 });
+
+test('parameters history does not support are ignored, and refused under Prefer: handling=strict', async () => {
+  const a = (await client.post('Endpoint', { resourceType: 'Endpoint', status: 'active', connectionType: { code: 'hl7-fhir-rest' }, payloadType: [{ text: 'x' }], address: 'https://a.example' })).body;
+  await client.post('Endpoint', { ...a, id: undefined, address: 'https://b.example' });
+  const lenient = await client.get(`Endpoint/_history?_id=${a.id}`);
+  expect([lenient.status, lenient.body.entry.length]).toEqual([200, 2]);
+  const strict = await client.get(`Endpoint/_history?_id=${a.id}&_list=x&_count=5`, { Prefer: 'handling=strict' });
+  expect(strict.status).toBe(400);
+  expect(strict.body.issue[0].expression).toEqual(['_id', '_list']);
+  const fine = await client.get(`Endpoint/_history?_count=1&_since=2000-01-01&_format=json&_pretty=true`, { Prefer: 'handling=strict' });
+  expect(fine.status).toBe(200);
+  const next = fine.body.link.find((l: any) => l.relation === 'next').url;
+  expect((await client.get(next, { Prefer: 'handling=strict' })).status).toBe(200);
+});

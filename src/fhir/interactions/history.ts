@@ -22,6 +22,14 @@ function entryOf(ctx: RequestContext, version: HistoryVersion): BundleEntry {
   };
 }
 
+/**
+ * The parameters history understands (http.html, history: _count, _since, _at; _cursor is the
+ * server's paging token). Others are ignored, and under Prefer: handling=strict refused, as
+ * for search (search.html 3.1.1.4): ignoring Patient/_history?_id=x silently would answer
+ * with every Patient's versions to a client that believes it filtered them.
+ */
+const HISTORY_PARAMS = new Set(['_count', '_since', '_at', '_cursor', '_format', '_pretty']);
+
 function pageUrl(ctx: RequestContext, req: FhirRequest, cursor?: HistoryCursor): string {
   const params = new URLSearchParams(req.params.filter(([k]) => k !== '_cursor'));
   if (cursor) {
@@ -37,6 +45,13 @@ export async function history(
   resourceType?: string,
   id?: string
 ): Promise<FhirResponse> {
+  const unsupported = [...new Set(req.params.map(([name]) => name).filter((name) => !HISTORY_PARAMS.has(name)))];
+  if (unsupported.length > 0 && ctx.prefer.handling === 'strict') {
+    throw errors.badRequest(
+      `history does not support ${unsupported.join(', ')} (only _count, _since and _at); Prefer: handling=strict refuses what it would ignore`,
+      unsupported
+    );
+  }
   const count = Math.min(intParam(req, '_count') ?? ctx.config.defaultPageSize, ctx.config.maxPageSize);
   const sinceText = paramValue(req, '_since');
   const atText = paramValue(req, '_at');
