@@ -83,12 +83,12 @@ export function dateCondition(lo: Sql, hi: Sql, q: DateValue): Sql {
 }
 
 export function numberCondition(column: Sql, q: NumberValue): Sql {
-  const v = String(q.value);
+  const v = q.text;
   switch (q.prefix) {
     case 'eq':
-      return sql`(${column} >= ${String(q.lo)}::numeric AND ${column} < ${String(q.hi)}::numeric)`;
+      return sql`(${column} >= ${q.lo}::numeric AND ${column} < ${q.hi}::numeric)`;
     case 'ne':
-      return sql`(${column} < ${String(q.lo)}::numeric OR ${column} >= ${String(q.hi)}::numeric)`;
+      return sql`(${column} < ${q.lo}::numeric OR ${column} >= ${q.hi}::numeric)`;
     case 'gt':
     case 'sa':
       return sql`${column} > ${v}::numeric`;

@@ -39,9 +39,15 @@ export function parseDateValue(value: string, name: string): DateValue {
 export interface NumberValue {
   prefix: Prefix;
   value: number;
-  /** The implicit range of the value given its precision: 100 means [99.5, 100.5). */
-  lo: number;
-  hi: number;
+  /** The value as given, for exact comparisons in SQL (numeric). */
+  text: string;
+  /**
+   * The implicit range of the value given its precision: 100 means [99.5, 100.5). Decimal
+   * strings for SQL numeric, computed exactly: in binary floating point 0.4 - 0.05 is
+   * 0.35000000000000003, which would leave a stored 0.35 out of 0.4's range.
+   */
+  lo: string;
+  hi: string;
 }
 
 export function parseNumberValue(text: string, name: string): NumberValue {
@@ -50,12 +56,12 @@ export function parseNumberValue(text: string, name: string): NumberValue {
   if (!match) {
     throw errors.badRequest(`Invalid number "${text}" for ${name}`, name);
   }
-  const value = Number(rest);
-  const decimals = (match[3] ?? '').length;
-  const exponent = Number(match[4] ?? 0);
-  // Half a unit in the last significant place.
-  const half = 0.5 * Math.pow(10, exponent - decimals);
-  return { prefix, value, lo: value - half, hi: value + half };
+  const [, sign, whole, fraction = '', exp = '0'] = match;
+  // In units of a tenth of the last significant place, the value is digits * 10 and half
+  // of that place is 5: the bounds are integers, written with an exponent numeric reads.
+  const digits = BigInt(whole + fraction) * (sign === '-' ? -10n : 10n);
+  const scale = Number(exp) - fraction.length - 1;
+  return { prefix, value: Number(rest), text: rest, lo: `${digits - 5n}e${scale}`, hi: `${digits + 5n}e${scale}` };
 }
 
 export interface QuantityValue extends NumberValue {

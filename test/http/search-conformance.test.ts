@@ -1,0 +1,51 @@
+/**
+ * Conformance probes of search against FHIR R4 search.html.
+ */
+import { startTestServer, type TestServer } from '../helpers/server';
+import { FhirTestClient } from '../helpers/fhir-client';
+
+let server: TestServer;
+let client: FhirTestClient;
+const ids: Record<string, string> = {};
+
+async function create(key: string, resource: Record<string, unknown>) {
+  const res = await client.post(resource.resourceType as string, resource);
+  if (res.status !== 201) throw new Error(`${key}: ${res.status} ${JSON.stringify(res.body)}`);
+  ids[key] = res.body.id;
+  return res.body;
+}
+
+async function search(query: string, headers?: Record<string, string>): Promise<string[]> {
+  const res = await client.get(query, headers);
+  if (res.status !== 200) throw new Error(`${query}: ${res.status} ${JSON.stringify(res.body.issue)}`);
+  const byId = new Map(Object.entries(ids).map(([k, v]) => [v, k]));
+  return res.body.entry
+    ?.filter((e: any) => e.search.mode === 'match')
+    .map((e: any) => byId.get(e.resource.id) ?? e.resource.id)
+    .sort() ?? [];
+}
+
+beforeAll(async () => {
+  server = await startTestServer();
+  client = server.client();
+  await create('p1', { resourceType: 'Patient', name: [{ family: 'A\\B', given: ['x,y'] }], birthDate: '1970-01-01', deceasedDateTime: '2020-05-05T10:00:00+02:00', identifier: [{ system: 'urn:s', value: 'a|b' }] });
+  await create('p2', { resourceType: 'Patient', name: [{ family: 'Mc-Donald' }], birthDate: '1971' });
+  await create('r35', { resourceType: 'RiskAssessment', status: 'final', subject: { reference: `Patient/${ids.p1}` }, prediction: [{ probabilityDecimal: 0.35 }] });
+  await create('r100', { resourceType: 'RiskAssessment', status: 'final', subject: { reference: `Patient/${ids.p1}` }, prediction: [{ probabilityDecimal: 100 }] });
+  await create('o1', { resourceType: 'Observation', status: 'final', code: { coding: [{ system: 'http://loinc.org', code: '29463-7' }] }, subject: { reference: `Patient/${ids.p1}` }, effectiveInstant: '2021-01-01T00:00:00.500Z', valueQuantity: { value: 70.5, unit: 'kg', system: 'http://unitsofmeasure.org', code: 'kg' } });
+  await create('q1', { resourceType: 'Questionnaire', status: 'active', url: 'http://ex.org/Questionnaire/q' , version: '1'});
+  await create('qr', { resourceType: 'QuestionnaireResponse', status: 'completed', questionnaire: 'http://ex.org/Questionnaire/q|1' });
+});
+afterAll(async () => server.close());
+
+describe('number', () => {
+  test('the implicit range of a value is exact: 0.4 is [0.35, 0.45), whatever binary floating point makes of it', async () => {
+    expect(await search('RiskAssessment?probability=0.4')).toEqual(['r35']);
+    expect(await search('RiskAssessment?probability=0.3')).toEqual([]);
+    expect(await search('RiskAssessment?probability=ne0.3')).toEqual(['r100', 'r35']);
+    expect(await search('RiskAssessment?probability=ne0.4')).toEqual(['r100']);
+    expect(await search('RiskAssessment?probability=1e2')).toEqual(['r100']);
+    expect(await search('RiskAssessment?probability=0.35000000000000000001')).toEqual([]);
+    expect(await search('RiskAssessment?probability=ge0.35')).toEqual(['r100', 'r35']);
+  });
+});
