@@ -20,6 +20,7 @@ import {
   parseQuantityValue,
   parseTokenValue,
   splitUnescaped,
+  unescapeValue,
   type DateValue,
   type NumberValue,
   type TokenQuery,
@@ -206,9 +207,9 @@ function compositeCondition(filter: Filter, value: string): Sql {
 function valueCondition(ctx: RequestContext, filter: Filter, value: string): Sql {
   switch (filter.params[0].kind) {
     case 'string':
-      return stringCondition(filter, value);
+      return stringCondition(filter, unescapeValue(value));
     case 'token': {
-      if (filter.modifier === 'text') return sql`display LIKE ${escapeLike(normalizeText(value)) + '%'}`;
+      if (filter.modifier === 'text') return sql`display LIKE ${escapeLike(normalizeText(unescapeValue(value))) + '%'}`;
       return tokenCondition(sql`system`, sql`code`, parseTokenValue(value));
     }
     case 'date':
@@ -218,9 +219,9 @@ function valueCondition(ctx: RequestContext, filter: Filter, value: string): Sql
     case 'quantity':
       return quantityCondition(value, name(filter));
     case 'uri':
-      return uriCondition(filter, value);
+      return uriCondition(filter, unescapeValue(value));
     case 'reference':
-      return referenceCondition(ctx, filter, value);
+      return referenceCondition(ctx, filter, unescapeValue(value));
     case 'composite':
       return compositeCondition(filter, value);
     default:

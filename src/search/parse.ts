@@ -72,7 +72,10 @@ const MODIFIERS: Record<string, Set<string>> = {
   composite: new Set(['missing']),
 };
 
-/** Splits on commas that are not escaped with a backslash, and unescapes "\,". */
+/**
+ * Splits on commas that are not escaped with a backslash, and unescapes "\,". An escaped
+ * backslash ("\\") stays escaped for the value parsers, and does not escape what follows it.
+ */
 export function splitValues(raw: string): string[] {
   const parts: string[] = [];
   let current = '';
@@ -80,6 +83,9 @@ export function splitValues(raw: string): string[] {
     const c = raw[i];
     if (c === '\\' && raw[i + 1] === ',') {
       current += ',';
+      i++;
+    } else if (c === '\\' && raw[i + 1] === '\\') {
+      current += '\\\\';
       i++;
     } else if (c === ',') {
       parts.push(current);

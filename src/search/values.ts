@@ -75,6 +75,14 @@ export function parseQuantityValue(text: string, name: string): QuantityValue {
   return { ...parsed, system: system || undefined, code: code || undefined };
 }
 
+/**
+ * A value with no separators of its own (string, uri, reference) with its escapes removed:
+ * "\\" "\|" "\$" "\," stand for the character (search.html, Escaping Search Parameters).
+ */
+export function unescapeValue(text: string): string {
+  return text.replace(/\\([\\|$,])/g, '$1');
+}
+
 /** Splits on a separator not escaped by a backslash, unescaping each part. */
 export function splitUnescaped(text: string, separator: '|' | '$'): string[] {
   const parts: string[] = [];
@@ -101,9 +109,8 @@ export interface TokenQuery {
 }
 
 export function parseTokenValue(text: string): TokenQuery {
-  if (!/(^|[^\\])\|/.test(text)) {
-    return { code: splitUnescaped(text, '|')[0] };
-  }
-  const [system, code] = splitUnescaped(text, '|');
+  const parts = splitUnescaped(text, '|');
+  if (parts.length === 1) return { code: parts[0] };
+  const [system, code] = parts;
   return { system: system === '' ? null : system, code: code === '' ? undefined : code };
 }

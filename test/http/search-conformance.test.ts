@@ -49,3 +49,17 @@ describe('number', () => {
     expect(await search('RiskAssessment?probability=ge0.35')).toEqual(['r100', 'r35']);
   });
 });
+
+describe('escaping (search.html: \\, \\| \\$ and \\\\ stand for the character)', () => {
+  test('string values are unescaped; an escaped backslash does not escape the comma after it', async () => {
+    expect(await search('Patient?given=x\\,y')).toEqual(['p1']);
+    expect(await search('Patient?family=A\\\\B')).toEqual(['p1']);
+    expect(await search('Patient?family:exact=A\\\\B')).toEqual(['p1']);
+    // "A\\,Mc": the value A\ OR the value Mc.
+    expect(await search('Patient?family=A\\\\,Mc')).toEqual(['p1', 'p2']);
+  });
+  test('token values: an escaped | is part of the code', async () => {
+    expect(await search('Patient?identifier=urn:s|a\\|b')).toEqual(['p1']);
+    expect(await search('Patient?identifier=a\\|b')).toEqual(['p1']);
+  });
+});
