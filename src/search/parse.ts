@@ -59,7 +59,7 @@ export interface SearchQuery {
 }
 
 const RESULT_PARAMS = new Set(['_count', '_sort', '_total', '_summary', '_elements', '_include', '_revinclude', '_page', '_format', '_pretty', '_type', '_contained', '_containedType']);
-const UNSUPPORTED = new Set(['_text', '_content', '_list', '_query', '_filter', '_containedType']);
+const UNSUPPORTED = new Set(['_text', '_content', '_list', '_query', '_filter']);
 
 const MODIFIERS: Record<string, Set<string>> = {
   string: new Set(['exact', 'contains', 'missing']),
@@ -257,6 +257,12 @@ export function parseSearch(
   for (const [name, value] of params) {
     const base = name.split(':')[0];
     if (RESULT_PARAMS.has(base)) {
+      // Only _include and _revinclude take a modifier (:iterate, or R3's :recurse); any other
+      // would be silently dropped (R3's _sort:desc would sort ascending), so it is refused.
+      const includeModifier = base === '_include' || base === '_revinclude' ? /^(:iterate|:recurse)?$/ : /^$/;
+      if (!includeModifier.test(name.slice(base.length))) {
+        throw errors.badRequest(`The modifier :${name.slice(base.length + 1)} is not supported on ${base}`, name);
+      }
       switch (base) {
         case '_count': {
           if (!/^\d{1,9}$/.test(value)) throw errors.badRequest(`_count must be a non-negative integer, got "${value}"`, '_count');
@@ -288,7 +294,13 @@ export function parseSearch(
           query.pageToken = value;
           continue; // never part of the self link's criteria
         case '_contained':
-          if (value !== 'false') unknown(ctx, name, 'searching contained resources is not supported');
+        case '_containedType':
+          // Only the defaults (no contained resources searched, containers returned) are supported;
+          // anything else is ignored like an unknown parameter, so it is not in the self link either.
+          if (value !== (base === '_contained' ? 'false' : 'container')) {
+            unknown(ctx, name, 'searching contained resources is not supported');
+            continue;
+          }
           break;
         case '_type':
           // search.html 3.1.1.4: an unsupported parameter is an error under handling=strict,

@@ -63,3 +63,26 @@ describe('escaping (search.html: \\, \\| \\$ and \\\\ stand for the character)',
     expect(await search('Patient?identifier=a\\|b')).toEqual(['p1']);
   });
 });
+
+describe('result parameters', () => {
+  test('_contained and _containedType other than their defaults: ignored with a warning and left out of the self link, 400 under handling=strict', async () => {
+    for (const q of ['_contained=true', '_containedType=contained']) {
+      const res = await client.get(`Patient?family=mc&${q}`);
+      expect(res.status).toBe(200);
+      expect(res.body.link[0].url).toBe(`${server.baseUrl}/Patient?family=mc`);
+      expect(res.body.entry.find((e: any) => e.search.mode === 'outcome').resource.issue[0]).toMatchObject({ severity: 'warning', code: 'not-supported' });
+      expect((await client.get(`Patient?family=mc&${q}`, { Prefer: 'handling=strict' })).status).toBe(400);
+    }
+    const defaults = await client.get('Patient?family=mc&_contained=false&_containedType=container');
+    expect(defaults.status).toBe(200);
+    expect(defaults.body.entry.every((e: any) => e.search.mode === 'match')).toBe(true);
+  });
+  test('a modifier on a result parameter other than :iterate on _include/_revinclude is a 400, not silently dropped', async () => {
+    for (const q of ['_sort:desc=birthdate', '_include:foo=Patient:organization', '_count:exact=1', '_revinclude:text=Observation:subject']) {
+      const res = await client.get(`Patient?${q}`);
+      expect({ q, status: res.status }).toEqual({ q, status: 400 });
+      expect(res.body.resourceType).toBe('OperationOutcome');
+    }
+    expect((await client.get('Patient?_include:iterate=Patient:organization&_revinclude:recurse=Observation:subject')).status).toBe(200);
+  });
+});
