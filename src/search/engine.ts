@@ -88,18 +88,19 @@ export class SqlSearchEngine implements SearchEngine {
     } as unknown as RequestContext;
   }
 
-  private parse(ctx: RequestContext, types: string[], params: [string, string][], strict?: boolean, typeInPath?: boolean): SearchQuery {
+  private parse(ctx: RequestContext, types: string[], params: [string, string][], options: { strict?: boolean; typeInPath?: boolean; ignoreEmpty?: boolean }): SearchQuery {
     return parseSearch(types, params, {
-      strict: strict ?? ctx.prefer.handling === 'strict',
+      strict: options.strict ?? ctx.prefer.handling === 'strict',
       defaultCount: ctx.config.defaultPageSize,
       maxCount: ctx.config.maxPageSize,
-      typeInPath,
+      typeInPath: options.typeInPath,
+      ignoreEmpty: options.ignoreEmpty,
     });
   }
 
   async search(ctx: RequestContext, request: SearchRequest): Promise<Bundle> {
     const { types, extra, params } = scope(request);
-    const query = this.parse(ctx, types, params, undefined, request.resourceType !== undefined);
+    const query = this.parse(ctx, types, params, { typeInPath: request.resourceType !== undefined, ignoreEmpty: true });
     await expandValueSets(ctx, query.filters);
     const where = whereClause(ctx, query, extra);
     const bundle: Bundle = { resourceType: 'Bundle', type: 'searchset' };
@@ -141,7 +142,7 @@ export class SqlSearchEngine implements SearchEngine {
 
   async match(ctx: RequestContext, resourceType: string, params: [string, string][], limit: number): Promise<Resource[]> {
     // Conditional interactions must not act on criteria they could not understand.
-    const query = this.parse(ctx, [resourceType], params, true);
+    const query = this.parse(ctx, [resourceType], params, { strict: true });
     if (query.filters.length === 0) {
       throw errors.badRequest('The conditional criteria contain no search parameter');
     }

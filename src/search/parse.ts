@@ -241,6 +241,13 @@ export function parseSearch(
     maxCount: number;
     /** A type-level search ([type]?...): the URL fixes the type, so _type is not supported there. */
     typeInPath?: boolean;
+    /**
+     * A search ignores parameters with an empty value (search.html: "Empty parameters are not
+     * an error - they are just ignored by the server"). Criteria that act on data (conditional
+     * interactions, scope filters) leave this off: ignoring a criterion there would widen what
+     * they touch, so an empty value stays a 400.
+     */
+    ignoreEmpty?: boolean;
   }
 ): SearchQuery {
   const ctx: Context = { strict: options.strict, warnings: [], maxCount: options.maxCount };
@@ -255,6 +262,7 @@ export function parseSearch(
     warnings: ctx.warnings,
   };
   for (const [name, value] of params) {
+    if (options.ignoreEmpty && /^,*$/.test(value)) continue;
     const base = name.split(':')[0];
     if (RESULT_PARAMS.has(base)) {
       // Only _include and _revinclude take a modifier (:iterate, or R3's :recurse); any other

@@ -86,3 +86,21 @@ describe('result parameters', () => {
     expect((await client.get('Patient?_include:iterate=Patient:organization&_revinclude:recurse=Observation:subject')).status).toBe(200);
   });
 });
+
+describe('empty parameters', () => {
+  test('are ignored by a search (search.html: "Empty parameters are not an error") and left out of the self link', async () => {
+    for (const q of ['family=', 'family=,', 'family:exact=', 'birthdate=', 'organization.name=', '_has:Observation:patient:code=', '_count=', '_sort=', '_summary=', '_include=', '_total=', '_elements=']) {
+      const res = await client.get(`Patient?${q}&family=mc`);
+      expect({ q, status: res.status }).toEqual({ q, status: 200 });
+      expect(res.body.link[0].url).toBe(`${server.baseUrl}/Patient?family=mc`);
+      expect(res.body.entry.map((e: any) => `${e.search.mode}:${e.resource.id}`)).toEqual([`match:${ids.p2}`]);
+    }
+    expect((await search('Patient?family=')).length).toBe(2);
+  });
+  test('in conditional criteria they stay a 400: ignoring one would widen what the interaction acts on', async () => {
+    const res = await client.put('Patient?family=&identifier=urn:s|none', { resourceType: 'Patient', name: [{ family: 'Conditional' }] });
+    expect(res.status).toBe(400);
+    const create = await client.post('Patient', { resourceType: 'Patient' }, { 'If-None-Exist': 'family=' });
+    expect(create.status).toBe(400);
+  });
+});
