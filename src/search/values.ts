@@ -70,7 +70,12 @@ export interface QuantityValue extends NumberValue {
 }
 
 export function parseQuantityValue(text: string, name: string): QuantityValue {
-  const [number, system, code] = splitUnescaped(text, '|');
+  const parts = splitUnescaped(text, '|');
+  if (parts.length > 3) {
+    // Anything after the code would be dropped unseen: 5|s|c|x would search for 5|s|c.
+    throw errors.badRequest(`Invalid quantity "${text}" for ${name}: expected number|system|code, with a | in a code escaped as \\|`, name);
+  }
+  const [number, system, code] = parts;
   const parsed = parseNumberValue(number, name);
   return { ...parsed, system: system || undefined, code: code || undefined };
 }

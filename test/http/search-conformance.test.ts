@@ -38,7 +38,7 @@ beforeAll(async () => {
 });
 afterAll(async () => server.close());
 
-describe('number', () => {
+describe('number and quantity', () => {
   test('the implicit range of a value is exact: 0.4 is [0.35, 0.45), whatever binary floating point makes of it', async () => {
     expect(await search('RiskAssessment?probability=0.4')).toEqual(['r35']);
     expect(await search('RiskAssessment?probability=0.3')).toEqual([]);
@@ -47,6 +47,13 @@ describe('number', () => {
     expect(await search('RiskAssessment?probability=1e2')).toEqual(['r100']);
     expect(await search('RiskAssessment?probability=0.35000000000000000001')).toEqual([]);
     expect(await search('RiskAssessment?probability=ge0.35')).toEqual(['r100', 'r35']);
+  });
+  test('a quantity with more parts than number|system|code is a 400, not a search for its first three', async () => {
+    expect(await search('Observation?value-quantity=70.5|http://unitsofmeasure.org|kg')).toEqual(['o1']);
+    expect(await search('Observation?value-quantity=70.5||k\\|g')).toEqual([]);
+    const res = await client.get('Observation?value-quantity=70.5|http://unitsofmeasure.org|kg|x');
+    expect(res.status).toBe(400);
+    expect(res.body.issue[0].diagnostics).toMatch(/number\|system\|code/);
   });
 });
 
