@@ -275,7 +275,10 @@ export function parseSearch(
         case '_count': {
           if (!/^\d{1,9}$/.test(value)) throw errors.badRequest(`_count must be a non-negative integer, got "${value}"`, '_count');
           query.count = Math.min(Number(value), options.maxCount);
-          break;
+          // The self link shows the page size used: capped at the maximum, and once if repeated.
+          query.used = query.used.filter(([k]) => k !== '_count');
+          query.used.push(['_count', String(query.count)]);
+          continue;
         }
         case '_sort':
           // A repeated _sort adds keys after the earlier ones.

@@ -94,6 +94,15 @@ describe('result parameters', () => {
   });
 });
 
+describe('the self link', () => {
+  test('shows the _count used: capped at MAX_PAGE_SIZE, the last one when repeated', async () => {
+    const capped = await client.get('Patient?_count=5000&family=mc');
+    expect(capped.body.link[0].url).toBe(`${server.baseUrl}/Patient?_count=1000&family=mc`);
+    const repeated = await client.get('Patient?_count=5&_count=1&family=mc');
+    expect(repeated.body.link[0].url).toBe(`${server.baseUrl}/Patient?_count=1&family=mc`);
+  });
+});
+
 describe('empty parameters', () => {
   test('are ignored by a search (search.html: "Empty parameters are not an error") and left out of the self link', async () => {
     for (const q of ['family=', 'family=,', 'family:exact=', 'birthdate=', 'organization.name=', '_has:Observation:patient:code=', '_count=', '_sort=', '_summary=', '_include=', '_total=', '_elements=']) {
