@@ -192,6 +192,11 @@ function parseHas(ctx: Context, targetType: string, name: string, rawValue: stri
     throw errors.badRequest(`${sourceType}.${referenceCode} cannot refer to ${targetType}`, name);
   }
   const innerName = rest.join(':');
+  const innerCode = innerName.split(/[.:]/)[0];
+  if (innerCode !== '_has' && !paramsOf(sourceType).has(innerCode)) {
+    // As for a chain: an unknown parameter at the end is ignored with a warning, or a 400 under handling=strict.
+    return unknown(ctx, name, `${innerCode} is not a search parameter of ${sourceType}`);
+  }
   const inner = parseFilter({ ...ctx, strict: true, warnings: [] }, [sourceType], innerName, rawValue);
   return inner ? { has: { sourceType, reference, filter: inner } } : undefined;
 }

@@ -94,6 +94,22 @@ describe('result parameters', () => {
   });
 });
 
+describe('_has', () => {
+  test('an unknown parameter at its end is handled like any unknown parameter: a warning, or 400 under handling=strict', async () => {
+    const res = await client.get('Patient?_has:Observation:patient:nosuch=1&family=mc');
+    expect(res.status).toBe(200);
+    expect(res.body.link[0].url).toBe(`${server.baseUrl}/Patient?family=mc`);
+    expect(res.body.entry.find((e: any) => e.search.mode === 'outcome').resource.issue[0].diagnostics).toMatch(/nosuch/);
+    const strict = await client.get('Patient?_has:Observation:patient:nosuch=1', { Prefer: 'handling=strict' });
+    expect(strict.status).toBe(400);
+    // Nested, the inner _has reports its own unknown parameter.
+    const nested = await client.get('Organization?_has:Patient:organization:_has:Observation:patient:nosuch=1', { Prefer: 'handling=strict' });
+    expect(nested.status).toBe(400);
+    // A malformed _has stays a 400 either way.
+    expect((await client.get('Patient?_has:Observation:nosuch:code=1')).status).toBe(400);
+  });
+});
+
 describe('the self link', () => {
   test('shows the _count used: capped at MAX_PAGE_SIZE, the last one when repeated', async () => {
     const capped = await client.get('Patient?_count=5000&family=mc');
