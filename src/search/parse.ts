@@ -197,7 +197,9 @@ function parseHas(ctx: Context, targetType: string, name: string, rawValue: stri
     // As for a chain: an unknown parameter at the end is ignored with a warning, or a 400 under handling=strict.
     return unknown(ctx, name, `${innerCode} is not a search parameter of ${sourceType}`);
   }
-  const inner = parseFilter({ ...ctx, strict: true, warnings: [] }, [sourceType], innerName, rawValue);
+  // The same context: an unknown parameter further in (a nested _has, a chain) is reported like
+  // this one, and makes the whole _has ignored.
+  const inner = parseFilter(ctx, [sourceType], innerName, rawValue);
   return inner ? { has: { sourceType, reference, filter: inner } } : undefined;
 }
 
