@@ -163,7 +163,7 @@ function referenceCondition(ctx: RequestContext, filter: Filter, value: string):
 function compositeCondition(filter: Filter, value: string): Sql {
   const param = filter.params[0];
   const shape = param.composite!.shape;
-  const parts = splitUnescaped(value, '$');
+  const parts = splitUnescaped(value, '$', true);
   const expected = shape.split('+').length;
   if (parts.length !== expected) {
     throw errors.badRequest(`${param.code} takes ${expected} components separated by $, got "${value}"`, name(filter));
@@ -171,7 +171,7 @@ function compositeCondition(filter: Filter, value: string): Sql {
   const conditions: Sql[] = [];
   const [first, second, third] = parts;
   if (shape === 'reference+token') {
-    const ref = referenceTarget(first);
+    const ref = referenceTarget(unescapeValue(first));
     if (!ref?.id) throw errors.badRequest(`The first component of ${param.code} must be a Type/id reference`, name(filter));
     conditions.push(sql`ref_rid = ${ridOf(ref.type, ref.id)}::uuid`);
     conditions.push(tokenCondition(sql`t1_system`, sql`t1_code`, parseTokenValue(second)));
@@ -197,7 +197,7 @@ function compositeCondition(filter: Filter, value: string): Sql {
       conditions.push(dateCondition(sql`lo`, sql`hi`, parseDateValue(second, name(filter))));
       break;
     case 'token+string':
-      conditions.push(sql`str LIKE ${escapeLike(normalizeText(second)) + '%'}`);
+      conditions.push(sql`str LIKE ${escapeLike(normalizeText(unescapeValue(second))) + '%'}`);
       break;
   }
   return sql.and(conditions);

@@ -88,14 +88,19 @@ export function unescapeValue(text: string): string {
   return text.replace(/\\([\\|$,])/g, '$1');
 }
 
-/** Splits on a separator not escaped by a backslash, unescaping each part. */
-export function splitUnescaped(text: string, separator: '|' | '$'): string[] {
+/**
+ * Splits on a separator not escaped by a backslash, unescaping each part. With keepEscapes,
+ * only the separator's own escape is removed: the parts of a composite value ("a\|b$5") are
+ * parsed further, and an escaped | must still read as part of a code there.
+ */
+export function splitUnescaped(text: string, separator: '|' | '$', keepEscapes = false): string[] {
   const parts: string[] = [];
   let current = '';
   for (let i = 0; i < text.length; i++) {
     const c = text[i];
     if (c === '\\' && i + 1 < text.length) {
-      current += text[++i];
+      const next = text[++i];
+      current += keepEscapes && next !== separator ? c + next : next;
     } else if (c === separator) {
       parts.push(current);
       current = '';

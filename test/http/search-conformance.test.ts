@@ -33,6 +33,8 @@ beforeAll(async () => {
   await create('r35', { resourceType: 'RiskAssessment', status: 'final', subject: { reference: `Patient/${ids.p1}` }, prediction: [{ probabilityDecimal: 0.35 }] });
   await create('r100', { resourceType: 'RiskAssessment', status: 'final', subject: { reference: `Patient/${ids.p1}` }, prediction: [{ probabilityDecimal: 100 }] });
   await create('o1', { resourceType: 'Observation', status: 'final', code: { coding: [{ system: 'http://loinc.org', code: '29463-7' }] }, subject: { reference: `Patient/${ids.p1}` }, effectiveInstant: '2021-01-01T00:00:00.500Z', valueQuantity: { value: 70.5, unit: 'kg', system: 'http://unitsofmeasure.org', code: 'kg' } });
+  await create('piped', { resourceType: 'Observation', status: 'final', code: { coding: [{ system: 'urn:x', code: 'a|b' }] }, valueQuantity: { value: 5 } });
+  await create('dollar', { resourceType: 'Observation', status: 'final', code: { coding: [{ system: 'urn:x', code: 'c' }] }, valueString: 'US$ 5, paid' });
   await create('q1', { resourceType: 'Questionnaire', status: 'active', url: 'http://ex.org/Questionnaire/q' , version: '1'});
   await create('qr', { resourceType: 'QuestionnaireResponse', status: 'completed', questionnaire: 'http://ex.org/Questionnaire/q|1' });
 });
@@ -64,6 +66,12 @@ describe('escaping (search.html: \\, \\| \\$ and \\\\ stand for the character)',
     expect(await search('Patient?family:exact=A\\\\B')).toEqual(['p1']);
     // "A\\,Mc": the value A\ OR the value Mc.
     expect(await search('Patient?family=A\\\\,Mc')).toEqual(['p1', 'p2']);
+  });
+  test('composite values: only \\$ is unescaped when splitting, so an escaped | stays in its code', async () => {
+    expect(await search('Observation?code-value-quantity=urn:x|a\\|b$5')).toEqual(['piped']);
+    expect(await search('Observation?code-value-quantity=a\\|b$5')).toEqual(['piped']);
+    expect(await search('Observation?code-value-quantity=urn:x|a\\|b$6')).toEqual([]);
+    expect(await search('Observation?code-value-string=c$us\\$ 5\\, p')).toEqual(['dollar']);
   });
   test('token values: an escaped | is part of the code', async () => {
     expect(await search('Patient?identifier=urn:s|a\\|b')).toEqual(['p1']);
