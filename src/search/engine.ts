@@ -29,7 +29,8 @@ function compartmentTypes(): string[] {
 function scope(request: SearchRequest): { types: string[]; extra: Sql[]; params: [string, string][] } {
   // A type-level search keeps _type, for parseSearch to report it as unsupported.
   const params = request.resourceType ? request.params : request.params.filter(([k]) => k !== '_type');
-  const typeParam = request.params.filter(([k]) => k === '_type').flatMap(([, v]) => v.split(','));
+  // An empty _type (or an empty entry in it) is ignored, as any empty parameter of a search.
+  const typeParam = request.params.filter(([k]) => k === '_type').flatMap(([, v]) => v.split(',')).filter(Boolean);
   const extra: Sql[] = [];
   let types: string[];
   if (request.resourceType) {
@@ -59,7 +60,7 @@ function scope(request: SearchRequest): { types: string[]; extra: Sql[]; params:
 export function linkUrl(request: Pick<SearchRequest, 'url' | 'params' | 'resourceType'>, query: SearchQuery, page?: string): string {
   const path = request.url.split('?')[0].replace(/\/_search$/, '');
   const params = new URLSearchParams(query.used);
-  if (!request.resourceType && request.params.some(([k]) => k === '_type')) {
+  if (!request.resourceType && request.params.some(([k, v]) => k === '_type' && v.split(',').some(Boolean))) {
     params.set('_type', query.resourceTypes.join(','));
   }
   if (page) params.set('_page', page);

@@ -141,6 +141,11 @@ describe('empty parameters', () => {
       expect(res.body.entry.map((e: any) => `${e.search.mode}:${e.resource.id}`)).toEqual([`match:${ids.p2}`]);
     }
     expect((await search('Patient?family=')).length).toBe(2);
+    // System search: an empty _type is no _type.
+    const system = await client.get('?_type=&family=mc');
+    expect(system.status).toBe(200);
+    expect(system.body.entry.map((e: any) => e.resource.id)).toEqual([ids.p2]);
+    expect(system.body.link[0].url).toBe(`${server.baseUrl}/?family=mc`);
   });
   test('in conditional criteria they stay a 400: ignoring one would widen what the interaction acts on', async () => {
     const res = await client.put('Patient?family=&identifier=urn:s|none', { resourceType: 'Patient', name: [{ family: 'Conditional' }] });
