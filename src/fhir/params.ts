@@ -110,9 +110,17 @@ export function instantRange(text: string): [Date, Date] | undefined {
   return [start, end];
 }
 
+/**
+ * A date in a request parameter as the client meant it: a "+" of a time zone arrives as a
+ * space when the client did not percent-encode it (2020-01-01T10:00:00+08:00 sent as is).
+ */
+export function requestDate(text: string): string {
+  return text.replace(' ', '+');
+}
+
 /** A date/dateTime/instant request parameter as the ISO instants it covers; 400 when it is not one. */
 export function parseInstantRange(value: string, name: string): { start: string; end: string } {
-  const range = instantRange(value);
+  const range = instantRange(requestDate(value));
   if (!range) {
     throw errors.badRequest(`${name} must be a valid FHIR date or instant, got "${value}"`, name);
   }

@@ -3,7 +3,7 @@
  * quantities, tokens and references, each parsed strictly (a malformed value is a 400).
  */
 import { errors } from '../fhir/outcome';
-import { instantRange } from '../fhir/params';
+import { instantRange, requestDate } from '../fhir/params';
 
 export type Prefix = 'eq' | 'ne' | 'gt' | 'lt' | 'ge' | 'le' | 'sa' | 'eb' | 'ap';
 const PREFIXES = new Set<Prefix>(['eq', 'ne', 'gt', 'lt', 'ge', 'le', 'sa', 'eb', 'ap']);
@@ -24,9 +24,7 @@ export interface DateValue {
 
 export function parseDateValue(value: string, name: string): DateValue {
   const { prefix, rest } = splitPrefix(value);
-  // A "+" in a time zone arrives as a space when the client did not encode it.
-  const text = rest.replace(' ', '+');
-  const range = instantRange(text);
+  const range = instantRange(requestDate(rest));
   if (!range) {
     throw errors.badRequest(
       `Invalid date "${value}" for ${name}: expected a FHIR date or dateTime such as 2020-01-31 or 2020-01-31T10:00:00Z, optionally with a prefix such as ge`,

@@ -85,6 +85,12 @@ test('_since keeps versions written at or after the instant; _at the versions cu
   expect(at.entry.map((e: any) => e.resource.name)).toEqual(['Ward A']);
   expect(at.entry.every((e: any) => e.resource.id !== b.id)).toBe(true);
 
+  // The same instant with a +08:00 offset whose "+" the client left unencoded (it arrives as a space).
+  const inChina = new Date(Date.parse(between) + 8 * 3600_000).toISOString().replace('Z', '+08:00');
+  const unencoded = await client.get(`Location/_history?_since=${inChina}`);
+  expect(unencoded.status).toBe(200);
+  expect(unencoded.body.entry.map((e: any) => e.resource.name).sort()).toEqual(['Ward A (renamed)', 'Ward B']);
+
   expect((await client.get('Location/_history?_since=yesterday')).status).toBe(400);
   expect((await client.get('Location/_history?_since=2020-02-30')).status).toBe(400);
 });
