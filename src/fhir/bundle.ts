@@ -9,109 +9,15 @@
  *
  * A batch runs each entry on its own, each with its own outcome.
  */
-import type { Bundle, BundleEntry, BundleEntryResponse, OperationOutcome, Resource } from '@medplum/fhirtypes';
-import type { AuditRecord, FhirRequest, FhirResponse, HttpMethod, RequestContext } from './context';
+import type { Bundle, BundleEntry, Resource } from '@medplum/fhirtypes';
+import type { AuditRecord, FhirRequest, FhirResponse, RequestContext } from './context';
 import { errors, FhirError, informational, issue, outcome, toFhirError } from './outcome';
 import { executeRequest, resolveRoute, type Route } from './router';
 import { systemContext } from './system-context';
 import { conditionalUpdateTarget, criteriaParams, lockCriteria } from './interactions/write';
 import { mintId } from '../store/rid';
-
-const ORDER: Record<string, number> = { DELETE: 0, POST: 1, PUT: 2, PATCH: 2, GET: 3, HEAD: 3 };
-const STATUS_TEXT: Record<number, string> = {
-  200: 'OK',
-  201: 'Created',
-  204: 'No Content',
-  304: 'Not Modified',
-  400: 'Bad Request',
-  401: 'Unauthorized',
-  403: 'Forbidden',
-  404: 'Not Found',
-  405: 'Method Not Allowed',
-  409: 'Conflict',
-  410: 'Gone',
-  412: 'Precondition Failed',
-  422: 'Unprocessable Entity',
-  500: 'Internal Server Error',
-};
-
-function bundleBody(req: FhirRequest): Bundle {
-  const bundle = req.body as Bundle | undefined;
-  if (!bundle || typeof bundle !== 'object' || bundle.resourceType !== 'Bundle') {
-    throw errors.badRequest('POST to the base URL needs a Bundle of type batch or transaction');
-  }
-  if (bundle.type !== 'batch' && bundle.type !== 'transaction') {
-    throw errors.badRequest(`Bundle.type must be batch or transaction, got ${bundle.type ?? 'none'}`, 'Bundle.type');
-  }
-  return bundle;
-}
-
-/** The entry as a FhirRequest; the URL may be relative or start with our base URL. */
-function entryRequest(ctx: RequestContext, entry: BundleEntry, index: number): FhirRequest {
-  const request = entry.request;
-  const where = `Bundle.entry[${index}].request`;
-  if (!request?.method || !request.url) {
-    throw errors.badRequest(`${where} needs a method and a url`, where);
-  }
-  const method = request.method.toUpperCase() as HttpMethod;
-  if (!(method in ORDER)) {
-    throw errors.badRequest(`${where}.method ${request.method} is not supported`, `${where}.method`);
-  }
-  let url = request.url;
-  if (url.startsWith(ctx.baseUrl + '/')) {
-    url = url.slice(ctx.baseUrl.length + 1);
-  } else if (/^[a-z]+:/i.test(url)) {
-    throw errors.badRequest(`${where}.url must be relative to this server: ${url}`, `${where}.url`);
-  }
-  url = url.replace(/^\//, '');
-  const q = url.indexOf('?');
-  const path = q >= 0 ? url.slice(0, q) : url;
-  const params = q >= 0 ? [...new URLSearchParams(url.slice(q + 1)).entries()] : [];
-  let body: unknown = entry.resource;
-  let contentType: string | undefined;
-  if (method === 'PATCH' && entry.resource?.resourceType === 'Binary') {
-    // JSON Patch travels in a Binary, base64-encoded.
-    const binary = entry.resource as { contentType?: string; data?: string };
-    try {
-      body = JSON.parse(Buffer.from(binary.data ?? '', 'base64').toString('utf8'));
-    } catch {
-      throw errors.badRequest(`Bundle.entry[${index}].resource: the Binary does not hold a JSON Patch`);
-    }
-    contentType = 'application/json-patch+json';
-  }
-  return {
-    method,
-    path,
-    params,
-    body,
-    contentType,
-    ifMatch: request.ifMatch,
-    ifNoneMatch: request.ifNoneMatch,
-    ifNoneExist: request.ifNoneExist,
-    ifModifiedSince: request.ifModifiedSince,
-    url: `${ctx.baseUrl}/${url}`,
-    entry: index,
-  };
-}
-
-function entryResponse(response: FhirResponse, method: string, prefer: RequestContext['prefer']): BundleEntry {
-  const result: BundleEntryResponse = {
-    status: `${response.status} ${STATUS_TEXT[response.status] ?? ''}`.trim(),
-  };
-  if (response.location) result.location = response.location;
-  if (response.versionId) result.etag = `W/"${response.versionId}"`;
-  if (response.lastModified) result.lastModified = response.lastModified;
-  const isOutcome = response.resource?.resourceType === 'OperationOutcome';
-  if (response.status >= 400 || (isOutcome && response.resource)) {
-    result.outcome = response.resource as OperationOutcome;
-    return { response: result };
-  }
-  if (response.outcome && prefer.return === 'OperationOutcome') {
-    result.outcome = response.outcome;
-  }
-  const includeResource = method === 'GET' || method === 'HEAD' || prefer.return === 'representation';
-  return { ...(includeResource && response.resource && { resource: response.resource }), response: result };
-}
+import { bundleBody, entryRequest, entryResponse, ORDER } from './bundle-entry';
+import { conditionalKey, rewriteReferences } from './bundle-references';
 
 export async function processBundle(ctx: RequestContext, req: FhirRequest): Promise<FhirResponse> {
   const bundle = bundleBody(req);
@@ -397,56 +303,4 @@ async function writeIdentities(ctx: RequestContext, p: Planned): Promise<string[
     throw err;
   }
   return matches.map((m) => `${type}/${m.id}`);
-}
-
-/** "Type?criteria" in a canonical form (parameters sorted), to compare conditional references. */
-function conditionalKey(type: string, criteria: string): string {
-  const params = criteriaParams(criteria).sort(([a, x], [b, y]) => (a === b ? (x < y ? -1 : 1) : a < b ? -1 : 1));
-  return `${type}?${new URLSearchParams(params).toString()}`;
-}
-
-/** Replaces references to other entries' fullUrls, and conditional references, by Type/id. */
-async function rewriteReferences(
-  ctx: RequestContext,
-  resource: Resource,
-  ids: Map<string, string>,
-  index: number
-): Promise<Resource> {
-  const pending: { holder: Record<string, unknown>; reference: string }[] = [];
-  // A copy (the entry as sent stays intact) made while finding the references: the resource
-  // is parsed JSON, so a plain recursive copy is exact, and several times faster than
-  // structuredClone, which showed in profiles of transaction Bundles.
-  const copyOf = (value: unknown): unknown => {
-    if (Array.isArray(value)) return value.map(copyOf);
-    if (value === null || typeof value !== 'object') return value;
-    const copy: Record<string, unknown> = {};
-    for (const [key, child] of Object.entries(value)) copy[key] = copyOf(child);
-    if (typeof copy.reference === 'string') pending.push({ holder: copy, reference: copy.reference });
-    return copy;
-  };
-  const copy = copyOf(resource) as Resource;
-  for (const { holder, reference } of pending) {
-    const mapped = ids.get(reference);
-    if (mapped) {
-      holder.reference = mapped;
-    } else if (reference.startsWith('urn:uuid:') || reference.startsWith('urn:oid:')) {
-      throw errors.badRequest(`Bundle.entry[${index}]: reference ${reference} matches no entry's fullUrl`);
-    } else if (/^[A-Z][A-Za-z]+\?/.test(reference)) {
-      const [type, query] = [reference.slice(0, reference.indexOf('?')), reference.slice(reference.indexOf('?') + 1)];
-      const inBundle = ids.get(conditionalKey(type, query));
-      if (inBundle) {
-        holder.reference = inBundle;
-        continue;
-      }
-      const matches = await ctx.services.search.match(ctx, type, criteriaParams(query), 2);
-      if (matches.length > 1) {
-        throw errors.multipleMatches(`Bundle.entry[${index}]: conditional reference ${reference} matches more than one resource; it must match exactly one`);
-      }
-      if (matches.length === 0) {
-        throw errors.badRequest(`Bundle.entry[${index}]: conditional reference ${reference} matches no resource; it must match exactly one`);
-      }
-      holder.reference = `${type}/${matches[0].id}`;
-    }
-  }
-  return copy;
 }

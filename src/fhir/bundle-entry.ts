@@ -1,0 +1,103 @@
+/**
+ * The entries of a batch or transaction Bundle as requests, and their results as response
+ * entries: the parts of Bundle handling that do not depend on how the entries are run.
+ */
+import type { Bundle, BundleEntry, BundleEntryResponse, OperationOutcome } from '@medplum/fhirtypes';
+import type { FhirRequest, FhirResponse, HttpMethod, RequestContext } from './context';
+import { errors } from './outcome';
+
+export const ORDER: Record<string, number> = { DELETE: 0, POST: 1, PUT: 2, PATCH: 2, GET: 3, HEAD: 3 };
+const STATUS_TEXT: Record<number, string> = {
+  200: 'OK',
+  201: 'Created',
+  204: 'No Content',
+  304: 'Not Modified',
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  409: 'Conflict',
+  410: 'Gone',
+  412: 'Precondition Failed',
+  422: 'Unprocessable Entity',
+  500: 'Internal Server Error',
+};
+
+export function bundleBody(req: FhirRequest): Bundle {
+  const bundle = req.body as Bundle | undefined;
+  if (!bundle || typeof bundle !== 'object' || bundle.resourceType !== 'Bundle') {
+    throw errors.badRequest('POST to the base URL needs a Bundle of type batch or transaction');
+  }
+  if (bundle.type !== 'batch' && bundle.type !== 'transaction') {
+    throw errors.badRequest(`Bundle.type must be batch or transaction, got ${bundle.type ?? 'none'}`, 'Bundle.type');
+  }
+  return bundle;
+}
+
+/** The entry as a FhirRequest; the URL may be relative or start with our base URL. */
+export function entryRequest(ctx: RequestContext, entry: BundleEntry, index: number): FhirRequest {
+  const request = entry.request;
+  const where = `Bundle.entry[${index}].request`;
+  if (!request?.method || !request.url) {
+    throw errors.badRequest(`${where} needs a method and a url`, where);
+  }
+  const method = request.method.toUpperCase() as HttpMethod;
+  if (!(method in ORDER)) {
+    throw errors.badRequest(`${where}.method ${request.method} is not supported`, `${where}.method`);
+  }
+  let url = request.url;
+  if (url.startsWith(ctx.baseUrl + '/')) {
+    url = url.slice(ctx.baseUrl.length + 1);
+  } else if (/^[a-z]+:/i.test(url)) {
+    throw errors.badRequest(`${where}.url must be relative to this server: ${url}`, `${where}.url`);
+  }
+  url = url.replace(/^\//, '');
+  const q = url.indexOf('?');
+  const path = q >= 0 ? url.slice(0, q) : url;
+  const params = q >= 0 ? [...new URLSearchParams(url.slice(q + 1)).entries()] : [];
+  let body: unknown = entry.resource;
+  let contentType: string | undefined;
+  if (method === 'PATCH' && entry.resource?.resourceType === 'Binary') {
+    // JSON Patch travels in a Binary, base64-encoded.
+    const binary = entry.resource as { contentType?: string; data?: string };
+    try {
+      body = JSON.parse(Buffer.from(binary.data ?? '', 'base64').toString('utf8'));
+    } catch {
+      throw errors.badRequest(`Bundle.entry[${index}].resource: the Binary does not hold a JSON Patch`);
+    }
+    contentType = 'application/json-patch+json';
+  }
+  return {
+    method,
+    path,
+    params,
+    body,
+    contentType,
+    ifMatch: request.ifMatch,
+    ifNoneMatch: request.ifNoneMatch,
+    ifNoneExist: request.ifNoneExist,
+    ifModifiedSince: request.ifModifiedSince,
+    url: `${ctx.baseUrl}/${url}`,
+    entry: index,
+  };
+}
+
+export function entryResponse(response: FhirResponse, method: string, prefer: RequestContext['prefer']): BundleEntry {
+  const result: BundleEntryResponse = {
+    status: `${response.status} ${STATUS_TEXT[response.status] ?? ''}`.trim(),
+  };
+  if (response.location) result.location = response.location;
+  if (response.versionId) result.etag = `W/"${response.versionId}"`;
+  if (response.lastModified) result.lastModified = response.lastModified;
+  const isOutcome = response.resource?.resourceType === 'OperationOutcome';
+  if (response.status >= 400 || (isOutcome && response.resource)) {
+    result.outcome = response.resource as OperationOutcome;
+    return { response: result };
+  }
+  if (response.outcome && prefer.return === 'OperationOutcome') {
+    result.outcome = response.outcome;
+  }
+  const includeResource = method === 'GET' || method === 'HEAD' || prefer.return === 'representation';
+  return { ...(includeResource && response.resource && { resource: response.resource }), response: result };
+}
