@@ -32,11 +32,45 @@ export function bundleBody(req: FhirRequest): Bundle {
   if (bundle.type !== 'batch' && bundle.type !== 'transaction') {
     throw errors.badRequest(`Bundle.type must be batch or transaction, got ${bundle.type ?? 'none'}`, 'Bundle.type');
   }
+  if (bundle.entry !== undefined && !Array.isArray(bundle.entry)) {
+    throw errors.structure('Bundle.entry must be an array of entries', 'Bundle.entry');
+  }
   return bundle;
+}
+
+const isObject = (value: unknown): boolean => typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/**
+ * The JSON types of what an entry's processing reads (the body is parsed JSON, not checked
+ * against the Bundle's definition), so that a malformed entry is a 400 naming it rather
+ * than a TypeError and a 500.
+ */
+function assertEntryShape(entry: unknown, index: number): asserts entry is BundleEntry {
+  const where = `Bundle.entry[${index}]`;
+  if (!isObject(entry)) {
+    throw errors.structure(`${where} must be an object`, where);
+  }
+  const { request, resource, fullUrl } = entry as Record<string, unknown>;
+  if (request !== undefined && !isObject(request)) {
+    throw errors.structure(`${where}.request must be an object`, `${where}.request`);
+  }
+  for (const name of ['method', 'url', 'ifMatch', 'ifNoneMatch', 'ifNoneExist', 'ifModifiedSince']) {
+    const value = (request as Record<string, unknown> | undefined)?.[name];
+    if (value !== undefined && typeof value !== 'string') {
+      throw errors.structure(`${where}.request.${name} must be a string`, `${where}.request.${name}`);
+    }
+  }
+  if (resource !== undefined && !isObject(resource)) {
+    throw errors.structure(`${where}.resource must be a resource (a JSON object)`, `${where}.resource`);
+  }
+  if (fullUrl !== undefined && typeof fullUrl !== 'string') {
+    throw errors.structure(`${where}.fullUrl must be a string`, `${where}.fullUrl`);
+  }
 }
 
 /** The entry as a FhirRequest; the URL may be relative or start with our base URL. */
 export function entryRequest(ctx: RequestContext, entry: BundleEntry, index: number): FhirRequest {
+  assertEntryShape(entry, index);
   const request = entry.request;
   const where = `Bundle.entry[${index}].request`;
   if (!request?.method || !request.url) {

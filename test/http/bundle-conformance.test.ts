@@ -1,0 +1,60 @@
+/**
+ * batch and transaction Bundles against FHIR R4 http.html#transaction and bundle.html:
+ * malformed Bundles, fullUrl rules, references between entries, and response entries.
+ */
+import { startTestServer, type TestServer } from '../helpers/server';
+import { FhirTestClient } from '../helpers/fhir-client';
+
+let server: TestServer;
+let client: FhirTestClient;
+
+beforeAll(async () => {
+  server = await startTestServer();
+  client = server.client();
+});
+afterAll(async () => server.close());
+
+const post = (type: string, entry: unknown, headers?: Record<string, string>) =>
+  client.post('', { resourceType: 'Bundle', type, entry }, headers);
+const count = async (type: string) =>
+  (await server.pool.query('SELECT count(*)::int AS n FROM resource WHERE resource_type = $1', [type])).rows[0].n;
+
+describe('malformed Bundles and entries are 400 with an OperationOutcome, never 500', () => {
+  test('Bundle.entry that is not an array', async () => {
+    for (const type of ['batch', 'transaction']) {
+      const res = await post(type, { request: { method: 'GET', url: 'metadata' } });
+      expect(res.status).toBe(400);
+      expect(res.body.resourceType).toBe('OperationOutcome');
+      expect(res.body.issue[0].expression).toEqual(['Bundle.entry']);
+    }
+  });
+
+  test('a transaction entry that is not an object, or whose request elements have the wrong JSON type: 400, nothing written', async () => {
+    const before = await count('Patient');
+    const ok = { resource: { resourceType: 'Patient' }, request: { method: 'POST', url: 'Patient' } };
+    const cases: [unknown, string][] = [
+      [null, 'Bundle.entry[1]'],
+      ['Patient', 'Bundle.entry[1]'],
+      [{ request: 'POST Patient' }, 'Bundle.entry[1].request'],
+      [{ request: { method: 5, url: 'Patient' } }, 'Bundle.entry[1].request.method'],
+      [{ request: { method: 'GET', url: ['Patient'] } }, 'Bundle.entry[1].request.url'],
+      [{ resource: { resourceType: 'Patient' }, request: { method: 'POST', url: 'Patient', ifNoneExist: { identifier: 'x' } } }, 'Bundle.entry[1].request.ifNoneExist'],
+      [{ resource: 'Patient', request: { method: 'POST', url: 'Patient' } }, 'Bundle.entry[1].resource'],
+      [{ fullUrl: 7, resource: { resourceType: 'Patient' }, request: { method: 'POST', url: 'Patient' } }, 'Bundle.entry[1].fullUrl'],
+    ];
+    for (const [entry, expression] of cases) {
+      const res = await post('transaction', [ok, entry]);
+      expect({ entry, status: res.status }).toEqual({ entry, status: 400 });
+      expect(res.body.resourceType).toBe('OperationOutcome');
+      expect(res.body.issue[0].expression).toEqual([expression]);
+    }
+    expect(await count('Patient')).toBe(before);
+  });
+
+  test('in a batch, a malformed entry fails alone with 400', async () => {
+    const res = await post('batch', [null, { request: { method: 'GET', url: 42 } }, { request: { method: 'GET', url: 'metadata' } }]);
+    expect(res.status).toBe(200);
+    expect(res.body.entry.map((e: any) => e.response.status)).toEqual(['400 Bad Request', '400 Bad Request', '200 OK']);
+    expect(res.body.entry[0].response.outcome.issue[0].code).toBe('structure');
+  });
+});
