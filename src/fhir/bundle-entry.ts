@@ -35,7 +35,32 @@ export function bundleBody(req: FhirRequest): Bundle {
   if (bundle.entry !== undefined && !Array.isArray(bundle.entry)) {
     throw errors.structure('Bundle.entry must be an array of entries', 'Bundle.entry');
   }
+  assertUniqueFullUrls(bundle);
   return bundle;
+}
+
+/**
+ * bdl-7: "FullUrl must be unique in a bundle, or else entries with the same fullUrl must
+ * have different meta.versionId". In a transaction, fullUrls are what references between
+ * entries resolve to, so there they must be unique outright (two entries claiming one
+ * urn:uuid would make every reference to it ambiguous).
+ */
+function assertUniqueFullUrls(bundle: Bundle): void {
+  const seen = new Map<string, number>();
+  for (const [index, entry] of (bundle.entry ?? []).entries()) {
+    const fullUrl = isObject(entry) ? entry.fullUrl : undefined;
+    if (typeof fullUrl !== 'string') continue;
+    const version = bundle.type === 'transaction' ? '' : (entry.resource?.meta?.versionId ?? '');
+    const key = `${fullUrl} ${version}`;
+    const first = seen.get(key);
+    if (first !== undefined) {
+      throw errors.badRequest(
+        `Bundle.entry[${first}] and Bundle.entry[${index}] have the same fullUrl ${fullUrl}: fullUrls must be unique in a Bundle (bdl-7)`,
+        `Bundle.entry[${index}].fullUrl`
+      );
+    }
+    seen.set(key, index);
+  }
 }
 
 const isObject = (value: unknown): boolean => typeof value === 'object' && value !== null && !Array.isArray(value);

@@ -58,3 +58,33 @@ describe('malformed Bundles and entries are 400 with an OperationOutcome, never 
     expect(res.body.entry[0].response.outcome.issue[0].code).toBe('structure');
   });
 });
+
+describe('fullUrl', () => {
+  const U = 'urn:uuid:5a1d0000-0000-4000-8000-000000000001';
+  test('two transaction entries with one fullUrl: 400 (bdl-7), nothing written', async () => {
+    const before = await count('Patient');
+    const res = await post('transaction', [
+      { fullUrl: U, resource: { resourceType: 'Patient', gender: 'male' }, request: { method: 'POST', url: 'Patient' } },
+      { fullUrl: U, resource: { resourceType: 'Patient', gender: 'female' }, request: { method: 'POST', url: 'Patient' } },
+      { resource: { resourceType: 'Observation', status: 'final', code: { text: 'x' }, subject: { reference: U } }, request: { method: 'POST', url: 'Observation' } },
+    ]);
+    expect(res.status).toBe(400);
+    expect(res.body.issue[0].diagnostics).toContain('Bundle.entry[0] and Bundle.entry[1] have the same fullUrl');
+    expect(res.body.issue[0].expression).toEqual(['Bundle.entry[1].fullUrl']);
+    expect(await count('Patient')).toBe(before);
+  });
+
+  test('a batch with one fullUrl twice is refused as a whole; different meta.versionId is allowed (bdl-7)', async () => {
+    const same = await post('batch', [
+      { fullUrl: U, resource: { resourceType: 'Patient' }, request: { method: 'POST', url: 'Patient' } },
+      { fullUrl: U, resource: { resourceType: 'Patient' }, request: { method: 'POST', url: 'Patient' } },
+    ]);
+    expect(same.status).toBe(400);
+    const versions = await post('batch', [
+      { fullUrl: `${server.baseUrl}/Patient/bdl7`, resource: { resourceType: 'Patient', meta: { versionId: '1' } }, request: { method: 'GET', url: 'Patient/bdl7' } },
+      { fullUrl: `${server.baseUrl}/Patient/bdl7`, resource: { resourceType: 'Patient', meta: { versionId: '2' } }, request: { method: 'GET', url: 'Patient/bdl7' } },
+    ]);
+    expect(versions.status).toBe(200);
+    expect(versions.body.entry.map((e: any) => e.response.status)).toEqual(['404 Not Found', '404 Not Found']);
+  });
+});
