@@ -13,12 +13,20 @@ export function conditionalKey(type: string, criteria: string): string {
   return `${type}?${new URLSearchParams(params).toString()}`;
 }
 
-/** Replaces references to other entries' fullUrls, and conditional references, by Type/id. */
+/**
+ * Replaces references to other entries' fullUrls, and conditional references, by Type/id.
+ *
+ * In a batch (`batchFullUrls` given: the fullUrls of its entries) nothing is settled ahead:
+ * entries "SHALL NOT" depend on each other (http.html#transaction), so a reference to
+ * another entry fails this entry; a conditional reference is resolved against what is
+ * stored, as in a transaction, rather than stored as a reference that names no resource.
+ */
 export async function rewriteReferences(
   ctx: RequestContext,
   resource: Resource,
   ids: Map<string, string>,
-  index: number
+  index: number,
+  batchFullUrls?: Set<string>
 ): Promise<Resource> {
   const pending: { holder: Record<string, unknown>; reference: string }[] = [];
   // A copy (the entry as sent stays intact) made while finding the references: the resource
@@ -37,7 +45,11 @@ export async function rewriteReferences(
     const mapped = ids.get(reference);
     if (mapped) {
       holder.reference = mapped;
-    } else if (reference.startsWith('urn:uuid:') || reference.startsWith('urn:oid:')) {
+    } else if (batchFullUrls?.has(reference)) {
+      throw errors.badRequest(
+        `Bundle.entry[${index}]: reference ${reference} is to another entry of the batch; the entries of a batch cannot depend on each other (use a transaction)`
+      );
+    } else if (!batchFullUrls && (reference.startsWith('urn:uuid:') || reference.startsWith('urn:oid:'))) {
       throw errors.badRequest(`Bundle.entry[${index}]: reference ${reference} matches no entry's fullUrl`);
     } else if (/^[A-Z][A-Za-z]+\?/.test(reference)) {
       const [type, query] = [reference.slice(0, reference.indexOf('?')), reference.slice(reference.indexOf('?') + 1)];
@@ -46,7 +58,12 @@ export async function rewriteReferences(
         holder.reference = inBundle;
         continue;
       }
-      const matches = await ctx.services.search.match(ctx, type, criteriaParams(query), 2);
+      const criteria = criteriaParams(query);
+      if (criteria.length === 0) {
+        // Without criteria the search would match every resource of the type.
+        throw errors.badRequest(`Bundle.entry[${index}]: conditional reference ${reference} has no search criteria`);
+      }
+      const matches = await ctx.services.search.match(ctx, type, criteria, 2);
       if (matches.length > 1) {
         throw errors.multipleMatches(`Bundle.entry[${index}]: conditional reference ${reference} matches more than one resource; it must match exactly one`);
       }

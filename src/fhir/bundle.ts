@@ -31,6 +31,8 @@ export async function processBundle(ctx: RequestContext, req: FhirRequest): Prom
 
 async function batch(ctx: RequestContext, bundle: Bundle): Promise<FhirResponse> {
   const entries: BundleEntry[] = [];
+  const fullUrls = new Set((bundle.entry ?? []).map((e) => e?.fullUrl).filter((u): u is string => typeof u === 'string'));
+  const none = new Map<string, string>();
   for (const [index, entry] of (bundle.entry ?? []).entries()) {
     let response: FhirResponse;
     try {
@@ -38,11 +40,14 @@ async function batch(ctx: RequestContext, bundle: Bundle): Promise<FhirResponse>
       if (request.path === '' && request.method === 'POST') {
         throw errors.badRequest(`Bundle.entry[${index}]: a Bundle cannot be nested in a batch`);
       }
+      if ((request.body as Resource | undefined)?.resourceType) {
+        request.body = await rewriteReferences(ctx, request.body as Resource, none, index, fullUrls);
+      }
       response = await executeRequest(ctx, request);
       entries.push(entryResponse(response, request.method, ctx.prefer));
     } catch (err) {
-      const error = err as FhirError;
-      entries.push(entryResponse({ status: error.status ?? 500, resource: error.outcome }, 'POST', ctx.prefer));
+      const error = toFhirError(err);
+      entries.push(entryResponse({ status: error.status, resource: error.outcome }, 'POST', ctx.prefer));
     }
   }
   return { status: 200, resource: responseBundle('batch-response', entries) };

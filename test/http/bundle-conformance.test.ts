@@ -88,3 +88,48 @@ describe('fullUrl', () => {
     expect(versions.body.entry.map((e: any) => e.response.status)).toEqual(['404 Not Found', '404 Not Found']);
   });
 });
+
+describe('references in a batch', () => {
+  beforeAll(async () => {
+    await client.put('Patient/ref-one', { resourceType: 'Patient', id: 'ref-one', identifier: [{ system: 'urn:ref', value: 'one' }] });
+    await client.put('Patient/ref-a', { resourceType: 'Patient', id: 'ref-a', identifier: [{ system: 'urn:ref', value: 'two' }] });
+    await client.put('Patient/ref-b', { resourceType: 'Patient', id: 'ref-b', identifier: [{ system: 'urn:ref', value: 'two' }] });
+  });
+  const observation = (reference: string) => ({
+    resource: { resourceType: 'Observation', status: 'final', code: { text: 'x' }, subject: { reference } },
+    request: { method: 'POST', url: 'Observation' },
+  });
+
+  test('conditional references are resolved per entry: one match rewritten, none 400, several 412', async () => {
+    const res = await post('batch', [
+      observation('Patient?identifier=urn:ref|one'),
+      observation('Patient?identifier=urn:ref|none'),
+      observation('Patient?identifier=urn:ref|two'),
+      observation('Patient?_format=json'),
+    ], { Prefer: 'return=representation' });
+    expect(res.status).toBe(200);
+    expect(res.body.entry.map((e: any) => e.response.status)).toEqual(['201 Created', '400 Bad Request', '412 Precondition Failed', '400 Bad Request']);
+    expect(res.body.entry[0].resource.subject.reference).toBe('Patient/ref-one');
+    const stored = (await client.get(res.body.entry[0].response.location.slice(server.baseUrl.length + 1))).body;
+    expect(stored.subject.reference).toBe('Patient/ref-one');
+    expect(res.body.entry[2].response.outcome.issue[0].code).toBe('multiple-matches');
+  });
+
+  test('a reference to another entry of the batch fails that entry (entries of a batch must not depend on each other)', async () => {
+    const U = 'urn:uuid:ba7c0000-0000-4000-8000-000000000001';
+    const before = await count('Observation');
+    const res = await post('batch', [
+      { fullUrl: U, resource: { resourceType: 'Patient' }, request: { method: 'POST', url: 'Patient' } },
+      observation(U),
+    ]);
+    expect(res.body.entry.map((e: any) => e.response.status)).toEqual(['201 Created', '400 Bad Request']);
+    expect(res.body.entry[1].response.outcome.issue[0].diagnostics).toContain('another entry of the batch');
+    expect(await count('Observation')).toBe(before);
+  });
+
+  test('a conditional reference without criteria fails a transaction too', async () => {
+    const res = await post('transaction', [observation('Patient?_format=json')]);
+    expect(res.status).toBe(400);
+    expect(res.body.issue[0].diagnostics).toContain('has no search criteria');
+  });
+});
