@@ -4,25 +4,10 @@
  */
 import type { Bundle, BundleEntry, BundleEntryResponse, OperationOutcome } from '@medplum/fhirtypes';
 import type { FhirRequest, FhirResponse, HttpMethod, RequestContext } from './context';
+import { STATUS_CODES } from 'node:http';
 import { errors } from './outcome';
 
 export const ORDER: Record<string, number> = { DELETE: 0, POST: 1, PUT: 2, PATCH: 2, GET: 3, HEAD: 3 };
-const STATUS_TEXT: Record<number, string> = {
-  200: 'OK',
-  201: 'Created',
-  204: 'No Content',
-  304: 'Not Modified',
-  400: 'Bad Request',
-  401: 'Unauthorized',
-  403: 'Forbidden',
-  404: 'Not Found',
-  405: 'Method Not Allowed',
-  409: 'Conflict',
-  410: 'Gone',
-  412: 'Precondition Failed',
-  422: 'Unprocessable Entity',
-  500: 'Internal Server Error',
-};
 
 export function bundleBody(req: FhirRequest): Bundle {
   const bundle = req.body as Bundle | undefined;
@@ -144,7 +129,7 @@ export function entryRequest(ctx: RequestContext, entry: BundleEntry, index: num
 
 export function entryResponse(response: FhirResponse, method: string, prefer: RequestContext['prefer']): BundleEntry {
   const result: BundleEntryResponse = {
-    status: `${response.status} ${STATUS_TEXT[response.status] ?? ''}`.trim(),
+    status: `${response.status} ${STATUS_CODES[response.status] ?? ''}`.trim(),
   };
   if (response.location) result.location = response.location;
   if (response.versionId) result.etag = `W/"${response.versionId}"`;
@@ -157,6 +142,7 @@ export function entryResponse(response: FhirResponse, method: string, prefer: Re
   if (response.outcome && prefer.return === 'OperationOutcome') {
     result.outcome = response.outcome;
   }
-  const includeResource = method === 'GET' || method === 'HEAD' || prefer.return === 'representation';
+  // A HEAD answers what a GET would, without the body.
+  const includeResource = method === 'HEAD' ? false : method === 'GET' || prefer.return === 'representation';
   return { ...(includeResource && response.resource && { resource: response.resource }), response: result };
 }

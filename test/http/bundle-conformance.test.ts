@@ -133,3 +133,18 @@ describe('references in a batch', () => {
     expect(res.body.issue[0].diagnostics).toContain('has no search criteria');
   });
 });
+
+describe('response entries', () => {
+  test('a HEAD entry answers status, etag and lastModified without the resource', async () => {
+    await client.put('Patient/head-1', { resourceType: 'Patient', id: 'head-1' });
+    for (const type of ['batch', 'transaction']) {
+      const res = await post(type, [{ request: { method: 'HEAD', url: 'Patient/head-1' } }, { request: { method: 'GET', url: 'Patient/head-1' } }], { Prefer: 'return=representation' });
+      expect(res.status).toBe(200);
+      const [head, get] = res.body.entry;
+      expect(head.response).toMatchObject({ status: '200 OK', etag: 'W/"1"' });
+      expect(head.response.lastModified).toBeDefined();
+      expect(head.resource).toBeUndefined();
+      expect(get.resource.id).toBe('head-1');
+    }
+  });
+});
