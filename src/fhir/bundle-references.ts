@@ -13,6 +13,14 @@ export function conditionalKey(type: string, criteria: string): string {
   return `${type}?${new URLSearchParams(params).toString()}`;
 }
 
+const RELATIVE = /^[A-Z][A-Za-z]+\/[A-Za-z0-9\-.]{1,64}$/;
+const RESTFUL = /^(https?:\/\/.+)\/[A-Z][A-Za-z]+\/[A-Za-z0-9\-.]{1,64}$/;
+
+/** The service base of a RESTful fullUrl (http://example.org/fhir/Patient/1: http://example.org/fhir). */
+function restfulBase(fullUrl: string | undefined): string | undefined {
+  return fullUrl === undefined ? undefined : RESTFUL.exec(fullUrl)?.[1];
+}
+
 /**
  * Replaces references to other entries' fullUrls, and conditional references, by Type/id.
  *
@@ -26,8 +34,13 @@ export async function rewriteReferences(
   resource: Resource,
   ids: Map<string, string>,
   index: number,
-  batchFullUrls?: Set<string>
+  options: { batchFullUrls?: Set<string>; fullUrl?: string } = {}
 ): Promise<Resource> {
+  const { batchFullUrls } = options;
+  // bundle.html#references: a relative reference is relative to the service base of the
+  // fullUrl of the entry that holds it when that is a RESTful URL, else to this server's; it
+  // names the entry with that absolute fullUrl, if any.
+  const base = batchFullUrls ? undefined : (restfulBase(options.fullUrl) ?? ctx.baseUrl);
   const pending: { holder: Record<string, unknown>; reference: string }[] = [];
   // A copy (the entry as sent stays intact) made while finding the references: the resource
   // is parsed JSON, so a plain recursive copy is exact, and several times faster than
@@ -42,7 +55,7 @@ export async function rewriteReferences(
   };
   const copy = copyOf(resource) as Resource;
   for (const { holder, reference } of pending) {
-    const mapped = ids.get(reference);
+    const mapped = ids.get(reference) ?? (base !== undefined && RELATIVE.test(reference) ? ids.get(`${base}/${reference}`) : undefined);
     if (mapped) {
       holder.reference = mapped;
     } else if (batchFullUrls?.has(reference)) {

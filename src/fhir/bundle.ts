@@ -41,7 +41,7 @@ async function batch(ctx: RequestContext, bundle: Bundle): Promise<FhirResponse>
         throw errors.badRequest(`Bundle.entry[${index}]: a Bundle cannot be nested in a batch`);
       }
       if ((request.body as Resource | undefined)?.resourceType) {
-        request.body = await rewriteReferences(ctx, request.body as Resource, none, index, fullUrls);
+        request.body = await rewriteReferences(ctx, request.body as Resource, none, index, { batchFullUrls: fullUrls });
       }
       response = await executeRequest(ctx, request);
       entries.push(entryResponse(response, request.method, ctx.prefer));
@@ -98,7 +98,7 @@ async function transaction(ctx: RequestContext, bundle: Bundle): Promise<FhirRes
     carriers = provenanceCarriers(planned);
     for (const p of planned) {
       if (p.request.body && typeof p.request.body === 'object' && (p.request.body as Resource).resourceType) {
-        p.request.body = await rewriteReferences(entryCtx, p.request.body as Resource, ids, p.index);
+        p.request.body = await rewriteReferences(entryCtx, p.request.body as Resource, ids, p.index, { fullUrl: p.entry.fullUrl });
       }
     }
     for (const [carrier, target] of carriers) {

@@ -148,3 +148,29 @@ describe('response entries', () => {
     }
   });
 });
+
+describe('relative references resolve against the base of the entry\'s RESTful fullUrl (bundle.html#references)', () => {
+  test('a transaction copied from another server: relative references name the entries with those fullUrls', async () => {
+    const other = 'http://hospital-a.example/fhir';
+    const res = await post('transaction', [
+      { fullUrl: `${other}/Patient/123`, resource: { resourceType: 'Patient', id: '123', gender: 'female' }, request: { method: 'POST', url: 'Patient' } },
+      { fullUrl: `${other}/Observation/9`, resource: { resourceType: 'Observation', id: '9', status: 'final', code: { text: 'x' }, subject: { reference: 'Patient/123' } }, request: { method: 'POST', url: 'Observation' } },
+      // Not RESTful (urn:uuid): a relative reference is to this server, not to hospital-a.
+      { fullUrl: 'urn:uuid:0e1a0000-0000-4000-8000-000000000001', resource: { resourceType: 'Observation', status: 'final', code: { text: 'y' }, subject: { reference: 'Patient/local-123' } }, request: { method: 'POST', url: 'Observation' } },
+    ], { Prefer: 'return=representation' });
+    expect(res.status).toBe(200);
+    const patientId = res.body.entry[0].resource.id;
+    expect(patientId).not.toBe('123');
+    expect(res.body.entry[1].resource.subject.reference).toBe(`Patient/${patientId}`);
+    expect(res.body.entry[2].resource.subject.reference).toBe('Patient/local-123');
+  });
+
+  test('an entry created with a fullUrl on this server: relative references to it follow the assigned id', async () => {
+    const res = await post('transaction', [
+      { fullUrl: `${server.baseUrl}/Patient/temp-1`, resource: { resourceType: 'Patient' }, request: { method: 'POST', url: 'Patient' } },
+      { fullUrl: 'urn:uuid:0e1a0000-0000-4000-8000-000000000002', resource: { resourceType: 'Observation', status: 'final', code: { text: 'x' }, subject: { reference: 'Patient/temp-1' } }, request: { method: 'POST', url: 'Observation' } },
+    ], { Prefer: 'return=representation' });
+    expect(res.status).toBe(200);
+    expect(res.body.entry[1].resource.subject.reference).toBe(`Patient/${res.body.entry[0].resource.id}`);
+  });
+});
