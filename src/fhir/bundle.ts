@@ -59,6 +59,13 @@ interface Planned {
   entry: BundleEntry;
   /** Set when a conditional create matched an existing resource: answer 200 and write nothing. */
   existing?: Resource;
+  /**
+   * Set on a conditional create whose criteria repeat those of an earlier one (`first`): by
+   * the time it runs, the first has created (or matched) the resource, so it matches that:
+   * 200 with the first's result, nothing written (as HAPI collapses them; two creates would
+   * leave two resources that the same criteria match).
+   */
+  sameAs?: Planned;
   /** The search criteria of a conditional update. */
   criteria?: string;
 }
@@ -108,8 +115,12 @@ async function transaction(ctx: RequestContext, bundle: Bundle): Promise<FhirRes
       .filter((p) => !carriers.has(p))
       .sort((a, b) => ORDER[a.request.method] - ORDER[b.request.method] || a.index - b.index);
     const results: BundleEntry[] = new Array(entries.length);
+    const answered = new Map<Planned, FhirResponse>();
     for (const p of ordered) {
-      const response: FhirResponse = p.existing
+      const first = p.sameAs && answered.get(p.sameAs);
+      const response: FhirResponse = first
+        ? { ...first, status: 200, outcome: undefined }
+        : p.existing
         ? {
             status: 200,
             location: `${ctx.baseUrl}/${p.existing.resourceType}/${p.existing.id}/_history/${p.existing.meta?.versionId}`,
@@ -129,6 +140,7 @@ async function transaction(ctx: RequestContext, bundle: Bundle): Promise<FhirRes
         );
       }
       results[p.index] = entryResponse(response, p.request.method, ctx.prefer);
+      answered.set(p, response);
     }
     return results;
   });
@@ -198,13 +210,19 @@ async function carrierResponse(ctx: RequestContext, carrier: Planned): Promise<F
  */
 async function settleIdentities(ctx: RequestContext, planned: Planned[]): Promise<Map<string, string>> {
   const ids = new Map<string, string>();
+  const conditionalCreates = new Map<string, Planned>();
   for (const p of planned) {
     const { request, entry } = p;
     const resource = request.body as Resource | undefined;
     const type = request.path.split('/')[0];
     let reference: string | undefined;
     if (request.method === 'POST' && resource?.resourceType && !request.path.includes('/') && !type.startsWith('$')) {
-      if (request.ifNoneExist) {
+      const key = request.ifNoneExist ? conditionalKey(type, request.ifNoneExist) : undefined;
+      p.sameAs = key === undefined ? undefined : conditionalCreates.get(key);
+      if (p.sameAs) {
+        p.existing = p.sameAs.existing;
+      } else if (key !== undefined && request.ifNoneExist) {
+        conditionalCreates.set(key, p);
         const criteria = criteriaParams(request.ifNoneExist);
         await lockCriteria(ctx, type, criteria);
         const matches = await ctx.services.search.match(ctx, type, criteria, 2);
@@ -213,7 +231,7 @@ async function settleIdentities(ctx: RequestContext, planned: Planned[]): Promis
         }
         p.existing = matches[0];
       }
-      const id = p.existing?.id ?? mintId(type);
+      const id = p.sameAs?.request.assignedId ?? p.existing?.id ?? mintId(type);
       // A fixed id, so the rewritten references and the created resource agree.
       request.body = { ...resource, id };
       request.path = type;
@@ -230,7 +248,10 @@ async function settleIdentities(ctx: RequestContext, planned: Planned[]): Promis
         if (matches.length > 1) {
           throw errors.multipleMatches(`Bundle.entry[${p.index}]: conditional update matches more than one ${type}`);
         }
-        const id = (await conditionalUpdateTarget(ctx, type, resource, matches[0])) ?? mintId(type);
+        // Two conditional updates with the same criteria and no match write one new resource
+        // (the overlap check then refuses them), not two that the criteria would both match.
+        const earlier = matches[0] ? undefined : ids.get(conditionalKey(type, p.criteria))?.split('/')[1];
+        const id = earlier ?? (await conditionalUpdateTarget(ctx, type, resource, matches[0])) ?? mintId(type);
         request.path = `${type}/${id}`;
         request.params = [];
         request.body = { ...resource, id };
@@ -275,6 +296,7 @@ async function assertDistinctIdentities(ctx: RequestContext, planned: Planned[])
 
 /** "Type/id" of every resource an entry would write (create, update, patch or delete). */
 async function writeIdentities(ctx: RequestContext, p: Planned): Promise<string[]> {
+  if (p.sameAs) return []; // writes nothing: the first of its conditional creates does
   let route: Route;
   try {
     route = resolveRoute(ctx, p.request);

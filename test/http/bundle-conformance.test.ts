@@ -174,3 +174,46 @@ describe('relative references resolve against the base of the entry\'s RESTful f
     expect(res.body.entry[1].resource.subject.reference).toBe(`Patient/${res.body.entry[0].resource.id}`);
   });
 });
+
+describe('identical conditional writes in one transaction', () => {
+  const org = (value: string) => ({ resourceType: 'Organization', identifier: [{ system: 'urn:org', value }] });
+  const organizations = async (value: string) =>
+    (await server.pool.query("SELECT id FROM resource WHERE resource_type = 'Organization' AND NOT deleted AND content->'identifier'->0->>'value' = $1", [value])).rows.map((r) => r.id);
+
+  test('two conditional creates with the same criteria and no match create one resource; the second answers 200 with it', async () => {
+    const res = await post('transaction', [
+      { fullUrl: 'urn:uuid:c0c00000-0000-4000-8000-000000000001', resource: org('twice'), request: { method: 'POST', url: 'Organization', ifNoneExist: 'identifier=urn:org|twice' } },
+      { fullUrl: 'urn:uuid:c0c00000-0000-4000-8000-000000000002', resource: org('twice'), request: { method: 'POST', url: 'Organization', ifNoneExist: 'Organization?identifier=urn:org|twice' } },
+      { resource: { resourceType: 'Location', managingOrganization: { reference: 'urn:uuid:c0c00000-0000-4000-8000-000000000002' } }, request: { method: 'POST', url: 'Location' } },
+    ], { Prefer: 'return=representation' });
+    expect(res.status).toBe(200);
+    const ids = await organizations('twice');
+    expect(ids).toHaveLength(1);
+    expect(res.body.entry.map((e: any) => e.response.status)).toEqual(['201 Created', '200 OK', '201 Created']);
+    expect(res.body.entry[1].response.location).toBe(res.body.entry[0].response.location);
+    expect(res.body.entry[1].resource.id).toBe(ids[0]);
+    expect(res.body.entry[2].resource.managingOrganization.reference).toBe(`Organization/${ids[0]}`);
+  });
+
+  test('two conditional creates with the same criteria and one match both answer 200 with it, nothing written', async () => {
+    const existing = (await client.post('Organization', org('once'))).body;
+    const res = await post('transaction', [
+      { resource: org('once'), request: { method: 'POST', url: 'Organization', ifNoneExist: 'identifier=urn:org|once' } },
+      { resource: org('once'), request: { method: 'POST', url: 'Organization', ifNoneExist: 'identifier=urn:org|once' } },
+    ]);
+    expect(res.status).toBe(200);
+    expect(res.body.entry.map((e: any) => e.response.status)).toEqual(['200 OK', '200 OK']);
+    expect(res.body.entry[1].response.location).toBe(`${server.baseUrl}/Organization/${existing.id}/_history/1`);
+    expect(await organizations('once')).toEqual([existing.id]);
+  });
+
+  test('two conditional updates with the same criteria and no match overlap: 400, nothing written', async () => {
+    const res = await post('transaction', [
+      { resource: org('put-twice'), request: { method: 'PUT', url: 'Organization?identifier=urn:org|put-twice' } },
+      { resource: { ...org('put-twice'), name: 'B' }, request: { method: 'PUT', url: 'Organization?identifier=urn:org|put-twice' } },
+    ]);
+    expect(res.status).toBe(400);
+    expect(res.body.issue[0].diagnostics).toMatch(/Bundle\.entry\[0\] and Bundle\.entry\[1\] both write Organization\//);
+    expect(await organizations('put-twice')).toEqual([]);
+  });
+});
