@@ -12,7 +12,7 @@
 import type { Bundle, BundleEntry, Resource } from '@medplum/fhirtypes';
 import type { AuditRecord, FhirRequest, FhirResponse, RequestContext } from './context';
 import { errors, FhirError, informational, issue, outcome, toFhirError } from './outcome';
-import { executeRequest, resolveRoute, type Route } from './router';
+import { auditRecord, executeRequest, resolveRoute, type Route } from './router';
 import { systemContext } from './system-context';
 import { conditionalUpdateTarget, criteriaParams, lockCriteria } from './interactions/write';
 import { mintId } from '../store/rid';
@@ -35,8 +35,9 @@ async function batch(ctx: RequestContext, bundle: Bundle): Promise<FhirResponse>
   const none = new Map<string, string>();
   for (const [index, entry] of (bundle.entry ?? []).entries()) {
     let response: FhirResponse;
+    let request: FhirRequest | undefined;
     try {
-      const request = entryRequest(ctx, entry, index);
+      request = entryRequest(ctx, entry, index);
       if (request.path === '' && request.method === 'POST') {
         throw errors.badRequest(`Bundle.entry[${index}]: a Bundle cannot be nested in a batch`);
       }
@@ -47,10 +48,28 @@ async function batch(ctx: RequestContext, bundle: Bundle): Promise<FhirResponse>
       entries.push(entryResponse(response, request.method, ctx.prefer));
     } catch (err) {
       const error = toFhirError(err);
-      entries.push(entryResponse({ status: error.status, resource: error.outcome }, 'POST', ctx.prefer));
+      response = { status: error.status, resource: error.outcome };
+      // executeRequest audits what it runs; an entry refused before that (malformed, or a
+      // reference that cannot be resolved) leaves its AuditEvent too.
+      ctx.audit.push(refusedEntryRecord(ctx, request, index, response));
+      entries.push(entryResponse(response, 'POST', ctx.prefer));
     }
   }
   return { status: 200, resource: responseBundle('batch-response', entries) };
+}
+
+/** The audit record of a batch entry that never ran; one too malformed to be a request counts as part of the batch. */
+function refusedEntryRecord(ctx: RequestContext, request: FhirRequest | undefined, index: number, response: FhirResponse): AuditRecord {
+  if (!request) {
+    return auditRecord({ method: 'POST', path: '', params: [], url: ctx.baseUrl, entry: index }, { interaction: 'batch' }, response);
+  }
+  let route: Route | undefined;
+  try {
+    route = resolveRoute(ctx, request);
+  } catch {
+    route = undefined;
+  }
+  return auditRecord(request, route, response);
 }
 
 interface Planned {

@@ -234,7 +234,8 @@ export async function executeRequest(ctx: RequestContext, req: FhirRequest): Pro
   return response;
 }
 
-function auditRecord(req: FhirRequest, route: Route | undefined, response: FhirResponse): AuditRecord {
+/** The audit trail's record of a request; exported for batch entries refused before they ran. */
+export function auditRecord(req: FhirRequest, route: Route | undefined, response: FhirResponse): AuditRecord {
   const outcomeText =
     response.status >= 400 && response.resource?.resourceType === 'OperationOutcome'
       ? response.resource.issue?.map((i) => i.diagnostics).join('; ')

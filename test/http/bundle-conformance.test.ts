@@ -217,3 +217,24 @@ describe('identical conditional writes in one transaction', () => {
     expect(await organizations('put-twice')).toEqual([]);
   });
 });
+
+test('batch entries refused before they run (malformed, unresolvable reference) leave an AuditEvent each', async () => {
+  const res = await client.post('', {
+    resourceType: 'Bundle',
+    type: 'batch',
+    entry: [
+      null,
+      { resource: { resourceType: 'Observation', status: 'final', code: { text: 'x' }, subject: { reference: 'Patient?identifier=urn:audit|none' } }, request: { method: 'POST', url: 'Observation' } },
+      { request: { method: 'GET', url: 'metadata' } },
+    ],
+  }, { 'X-Request-Id': 'audit-batch-refused' });
+  expect(res.body.entry.map((e: any) => e.response.status)).toEqual(['400 Bad Request', '400 Bad Request', '200 OK']);
+  const rows = await server.pool.query(
+    `SELECT content FROM resource WHERE resource_type = 'AuditEvent'
+       AND content->'entity' @> jsonb_build_array(jsonb_build_object('what', jsonb_build_object('identifier', jsonb_build_object('value', $1::text))))`,
+    ['audit-batch-refused']
+  );
+  const events = rows.rows.map((r) => [r.content.subtype?.[0]?.code, r.content.outcome]).sort();
+  // The batch itself, the malformed entry (as part of the batch), the refused create, and the capabilities read.
+  expect(events).toEqual([['batch', '0'], ['batch', '4'], ['capabilities', '0'], ['create', '4']]);
+});
