@@ -22,20 +22,21 @@ function restfulBase(fullUrl: string | undefined): string | undefined {
 }
 
 /**
- * Replaces references to other entries' fullUrls, and conditional references, by Type/id.
+ * Replaces references to other entries' fullUrls, and conditional references, by Type/id,
+ * in a resource or in the operations of a JSON Patch (whose values are elements).
  *
  * In a batch (`batchFullUrls` given: the fullUrls of its entries) nothing is settled ahead:
  * entries "SHALL NOT" depend on each other (http.html#transaction), so a reference to
  * another entry fails this entry; a conditional reference is resolved against what is
  * stored, as in a transaction, rather than stored as a reference that names no resource.
  */
-export async function rewriteReferences(
+export async function rewriteReferences<T extends Resource | unknown[]>(
   ctx: RequestContext,
-  resource: Resource,
+  resource: T,
   ids: Map<string, string>,
   index: number,
   options: { batchFullUrls?: Set<string>; fullUrl?: string } = {}
-): Promise<Resource> {
+): Promise<T> {
   const { batchFullUrls } = options;
   // bundle.html#references: a relative reference is relative to the service base of the
   // fullUrl of the entry that holds it when that is a RESTful URL, else to this server's; it
@@ -53,7 +54,7 @@ export async function rewriteReferences(
     if (typeof copy.reference === 'string') pending.push({ holder: copy, reference: copy.reference });
     return copy;
   };
-  const copy = copyOf(resource) as Resource;
+  const copy = copyOf(resource) as T;
   for (const { holder, reference } of pending) {
     const mapped = ids.get(reference) ?? (base !== undefined && RELATIVE.test(reference) ? ids.get(`${base}/${reference}`) : undefined);
     if (mapped) {

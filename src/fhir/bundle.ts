@@ -41,8 +41,8 @@ async function batch(ctx: RequestContext, bundle: Bundle): Promise<FhirResponse>
       if (request.path === '' && request.method === 'POST') {
         throw errors.badRequest(`Bundle.entry[${index}]: a Bundle cannot be nested in a batch`);
       }
-      if ((request.body as Resource | undefined)?.resourceType) {
-        request.body = await rewriteReferences(ctx, request.body as Resource, none, index, { batchFullUrls: fullUrls });
+      if (hasReferences(request.body)) {
+        request.body = await rewriteReferences(ctx, request.body, none, index, { batchFullUrls: fullUrls });
       }
       response = await executeRequest(ctx, request);
       entries.push(entryResponse(response, request.method, ctx.prefer));
@@ -56,6 +56,11 @@ async function batch(ctx: RequestContext, bundle: Bundle): Promise<FhirResponse>
     }
   }
   return { status: 200, resource: responseBundle('batch-response', entries) };
+}
+
+/** A body whose references are rewritten: a resource, or a JSON Patch (an array of operations). */
+function hasReferences(body: unknown): body is Resource | unknown[] {
+  return Array.isArray(body) || Boolean((body as Resource | undefined)?.resourceType);
 }
 
 /** The audit record of a batch entry that never ran; one too malformed to be a request counts as part of the batch. */
@@ -123,8 +128,8 @@ async function transaction(ctx: RequestContext, bundle: Bundle): Promise<FhirRes
     await assertDistinctIdentities(entryCtx, planned);
     carriers = provenanceCarriers(planned);
     for (const p of planned) {
-      if (p.request.body && typeof p.request.body === 'object' && (p.request.body as Resource).resourceType) {
-        p.request.body = await rewriteReferences(entryCtx, p.request.body as Resource, ids, p.index, { fullUrl: p.entry.fullUrl });
+      if (hasReferences(p.request.body)) {
+        p.request.body = await rewriteReferences(entryCtx, p.request.body, ids, p.index, { fullUrl: p.entry.fullUrl });
       }
     }
     for (const [carrier, target] of carriers) {

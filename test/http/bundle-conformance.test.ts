@@ -238,3 +238,31 @@ test('batch entries refused before they run (malformed, unresolvable reference) 
   // The batch itself, the malformed entry (as part of the batch), the refused create, and the capabilities read.
   expect(events).toEqual([['batch', '0'], ['batch', '4'], ['capabilities', '0'], ['create', '4']]);
 });
+
+describe('PATCH entries', () => {
+  const jsonPatch = (ops: unknown[]) => ({
+    resourceType: 'Binary',
+    contentType: 'application/json-patch+json',
+    data: Buffer.from(JSON.stringify(ops)).toString('base64'),
+  });
+
+  test('urn:uuid references in a JSON Patch are rewritten like those in resources', async () => {
+    await client.put('Patient/patch-ref', { resourceType: 'Patient', id: 'patch-ref' });
+    const U = 'urn:uuid:9a7c0000-0000-4000-8000-000000000001';
+    const res = await post('transaction', [
+      { fullUrl: U, resource: { resourceType: 'Practitioner' }, request: { method: 'POST', url: 'Practitioner' } },
+      { resource: jsonPatch([{ op: 'add', path: '/generalPractitioner', value: [{ reference: U }] }]), request: { method: 'PATCH', url: 'Patient/patch-ref' } },
+    ]);
+    expect(res.status).toBe(200);
+    const practitioner = res.body.entry[0].response.location.split('/')[res.body.entry[0].response.location.split('/').length - 3];
+    expect((await client.get('Patient/patch-ref')).body.generalPractitioner).toEqual([{ reference: `Practitioner/${practitioner}` }]);
+  });
+
+  test('an unresolved urn:uuid in a JSON Patch fails the transaction', async () => {
+    const res = await post('transaction', [
+      { resource: jsonPatch([{ op: 'add', path: '/generalPractitioner', value: [{ reference: 'urn:uuid:9a7c0000-0000-4000-8000-00000000dead' }] }]), request: { method: 'PATCH', url: 'Patient/patch-ref' } },
+    ]);
+    expect(res.status).toBe(400);
+    expect(res.body.issue[0].diagnostics).toContain("matches no entry's fullUrl");
+  });
+});
