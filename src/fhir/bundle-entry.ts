@@ -98,7 +98,9 @@ export function entryRequest(ctx: RequestContext, entry: BundleEntry, index: num
   }
   url = url.replace(/^\//, '');
   const q = url.indexOf('?');
-  const path = q >= 0 ? url.slice(0, q) : url;
+  // Without trailing slashes, as in HTTP ("Patient/" is Patient), so that a POST to it is
+  // recognised as a create when identities are settled.
+  const path = (q >= 0 ? url.slice(0, q) : url).replace(/\/+$/, '');
   const params = q >= 0 ? [...new URLSearchParams(url.slice(q + 1)).entries()] : [];
   let body: unknown = entry.resource;
   let contentType: string | undefined;
@@ -142,7 +144,9 @@ export function entryResponse(response: FhirResponse, method: string, prefer: Re
   if (response.outcome && prefer.return === 'OperationOutcome') {
     result.outcome = response.outcome;
   }
-  // A HEAD answers what a GET would, without the body.
-  const includeResource = method === 'HEAD' ? false : method === 'GET' || prefer.return === 'representation';
+  // Prefer: return chooses the body of writes, which always answer with a Location; what
+  // anything else answers (a read, a search or an operation, also by POST) is its result and
+  // always included. A HEAD answers what a GET would, without the body.
+  const includeResource = method !== 'HEAD' && (prefer.return === 'representation' || !response.location);
   return { ...(includeResource && response.resource && { resource: response.resource }), response: result };
 }

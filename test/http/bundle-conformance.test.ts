@@ -266,3 +266,27 @@ describe('PATCH entries', () => {
     expect(res.body.issue[0].diagnostics).toContain("matches no entry's fullUrl");
   });
 });
+
+describe('entries that are not plain writes', () => {
+  test('POST _search and POST operations answer their result in entry.resource, whatever Prefer says', async () => {
+    await client.put('Patient/post-search', { resourceType: 'Patient', id: 'post-search', gender: 'other' });
+    const res = await post('batch', [
+      { request: { method: 'POST', url: 'Patient/_search?_id=post-search' } },
+      { resource: { resourceType: 'Parameters', parameter: [{ name: 'meta', valueMeta: { tag: [{ system: 'urn:t', code: 'a' }] } }] }, request: { method: 'POST', url: 'Patient/post-search/$meta-add' } },
+    ], { Prefer: 'return=minimal' });
+    expect(res.status).toBe(200);
+    expect(res.body.entry[0].resource).toMatchObject({ resourceType: 'Bundle', type: 'searchset' });
+    expect(res.body.entry[0].resource.entry[0].resource.id).toBe('post-search');
+    expect(res.body.entry[1].resource.resourceType).toBe('Parameters');
+  });
+
+  test('a POST to "Type/" is a create whose fullUrl other entries can reference', async () => {
+    const U = 'urn:uuid:51a50000-0000-4000-8000-000000000001';
+    const res = await post('transaction', [
+      { fullUrl: U, resource: { resourceType: 'Patient' }, request: { method: 'POST', url: 'Patient/' } },
+      { resource: { resourceType: 'Observation', status: 'final', code: { text: 'x' }, subject: { reference: U } }, request: { method: 'POST', url: 'Observation' } },
+    ], { Prefer: 'return=representation' });
+    expect(res.status).toBe(200);
+    expect(res.body.entry[1].resource.subject.reference).toBe(`Patient/${res.body.entry[0].resource.id}`);
+  });
+});
