@@ -240,8 +240,10 @@ async function settleIdentities(ctx: RequestContext, planned: Planned[]): Promis
     const resource = request.body as Resource | undefined;
     const type = request.path.split('/')[0];
     let reference: string | undefined;
+    /** The entry's own criteria in canonical form (conditional create or update). */
+    let key: string | undefined;
     if (request.method === 'POST' && resource?.resourceType && !request.path.includes('/') && !type.startsWith('$')) {
-      const key = request.ifNoneExist ? conditionalKey(type, request.ifNoneExist) : undefined;
+      key = request.ifNoneExist ? conditionalKey(type, request.ifNoneExist) : undefined;
       p.sameAs = key === undefined ? undefined : conditionalCreates.get(key);
       if (p.sameAs) {
         p.existing = p.sameAs.existing;
@@ -274,7 +276,8 @@ async function settleIdentities(ctx: RequestContext, planned: Planned[]): Promis
         }
         // Two conditional updates with the same criteria and no match write one new resource
         // (the overlap check then refuses them), not two that the criteria would both match.
-        const earlier = matches[0] ? undefined : ids.get(conditionalKey(type, p.criteria))?.split('/')[1];
+        key = conditionalKey(type, p.criteria);
+        const earlier = matches[0] ? undefined : ids.get(key)?.split('/')[1];
         const id = earlier ?? (await conditionalUpdateTarget(ctx, type, resource, matches[0])) ?? mintId(type);
         request.path = `${type}/${id}`;
         request.params = [];
@@ -286,9 +289,8 @@ async function settleIdentities(ctx: RequestContext, planned: Planned[]): Promis
       ids.set(entry.fullUrl, reference);
     }
     // A conditional reference written exactly like this entry's own criteria means this entry.
-    const criteria = request.method === 'POST' ? request.ifNoneExist : request.method === 'PUT' ? p.criteria : undefined;
-    if (reference && criteria) {
-      ids.set(conditionalKey(type, criteria), reference);
+    if (reference && key) {
+      ids.set(key, reference);
     }
   }
   return ids;
