@@ -6,6 +6,7 @@ import type { Resource } from '@medplum/fhirtypes';
 import type { RequestContext } from './context';
 import { errors } from './outcome';
 import { criteriaParams } from './interactions/write';
+import { isLinkCandidate, rewriteLinks, type Link } from './bundle-links';
 
 /** "Type?criteria" in a canonical form (parameters sorted), to compare conditional references. */
 export function conditionalKey(type: string, criteria: string): string {
@@ -43,6 +44,8 @@ export async function rewriteReferences<T extends Resource | unknown[]>(
   // names the entry with that absolute fullUrl, if any.
   const base = batchFullUrls ? undefined : (restfulBase(options.fullUrl) ?? ctx.baseUrl);
   const pending: { holder: Record<string, unknown>; reference: string }[] = [];
+  const links: Link[] = [];
+  const linked = ids.size > 0;
   // A copy (the entry as sent stays intact) made while finding the references: the resource
   // is parsed JSON, so a plain recursive copy is exact, and several times faster than
   // structuredClone, which showed in profiles of transaction Bundles.
@@ -50,7 +53,11 @@ export async function rewriteReferences<T extends Resource | unknown[]>(
     if (Array.isArray(value)) return value.map(copyOf);
     if (value === null || typeof value !== 'object') return value;
     const copy: Record<string, unknown> = {};
-    for (const [key, child] of Object.entries(value)) copy[key] = copyOf(child);
+    for (const [key, child] of Object.entries(value)) {
+      copy[key] = copyOf(child);
+      // Links to entries in uri elements and the narrative (bundle-links.ts).
+      if (linked && typeof child === 'string' && key !== 'reference' && isLinkCandidate(key, child, ids)) links.push({ holder: copy, key });
+    }
     if (typeof copy.reference === 'string') pending.push({ holder: copy, reference: copy.reference });
     return copy;
   };
@@ -87,5 +94,6 @@ export async function rewriteReferences<T extends Resource | unknown[]>(
       holder.reference = `${type}/${matches[0].id}`;
     }
   }
+  if (links.length > 0 && !Array.isArray(copy)) rewriteLinks(copy as Resource, links, ids);
   return copy;
 }

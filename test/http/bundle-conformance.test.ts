@@ -290,3 +290,38 @@ describe('entries that are not plain writes', () => {
     expect(res.body.entry[1].resource.subject.reference).toBe(`Patient/${res.body.entry[0].resource.id}`);
   });
 });
+
+describe('links to entries outside Reference.reference (http.html transaction rules: uri, url, oid, uuid, narrative)', () => {
+  test('Attachment.url, a valueUri and narrative links to an entry are rewritten; an Identifier.value equal to a fullUrl is not', async () => {
+    const BINARY = 'urn:uuid:11a70000-0000-4000-8000-000000000001';
+    const PATIENT = 'urn:uuid:11a70000-0000-4000-8000-000000000002';
+    const res = await post('transaction', [
+      { fullUrl: BINARY, resource: { resourceType: 'Binary', contentType: 'text/plain', data: Buffer.from('report').toString('base64') }, request: { method: 'POST', url: 'Binary' } },
+      { fullUrl: PATIENT, resource: { resourceType: 'Patient' }, request: { method: 'POST', url: 'Patient' } },
+      {
+        fullUrl: 'urn:uuid:11a70000-0000-4000-8000-000000000003',
+        resource: {
+          resourceType: 'DocumentReference',
+          text: { status: 'generated', div: `<div xmlns="http://www.w3.org/1999/xhtml"><a href="${PATIENT}">patient</a> <a href="urn:uuid:11a70000-0000-4000-8000-0000000000ff">elsewhere</a></div>` },
+          masterIdentifier: { system: 'urn:ietf:rfc:3986', value: BINARY },
+          extension: [{ url: 'http://example.org/fhir/StructureDefinition/source', valueUri: PATIENT }],
+          status: 'current',
+          subject: { reference: PATIENT },
+          content: [{ attachment: { contentType: 'text/plain', url: BINARY } }],
+        },
+        request: { method: 'POST', url: 'DocumentReference' },
+      },
+    ], { Prefer: 'return=representation' });
+    expect(res.status).toBe(200);
+    const [binary, patient, doc] = res.body.entry.map((e: any) => e.resource);
+    expect(doc.content[0].attachment.url).toBe(`Binary/${binary.id}`);
+    expect(doc.extension[0].valueUri).toBe(`Patient/${patient.id}`);
+    expect(doc.subject.reference).toBe(`Patient/${patient.id}`);
+    expect(doc.text.div).toContain(`<a href="Patient/${patient.id}">patient</a>`);
+    expect(doc.text.div).toContain('<a href="urn:uuid:11a70000-0000-4000-8000-0000000000ff">elsewhere</a>');
+    // An Identifier's value is a string, not a link: kept as sent.
+    expect(doc.masterIdentifier.value).toBe(BINARY);
+    const stored = (await client.get(`DocumentReference/${doc.id}`)).body;
+    expect(stored.content[0].attachment.url).toBe(`Binary/${binary.id}`);
+  });
+});
