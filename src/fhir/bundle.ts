@@ -51,7 +51,7 @@ async function batch(ctx: RequestContext, bundle: Bundle): Promise<FhirResponse>
       response = { status: error.status, resource: error.outcome };
       // executeRequest audits what it runs; an entry refused before that (malformed, or a
       // reference that cannot be resolved) leaves its AuditEvent too.
-      ctx.audit.push(refusedEntryRecord(ctx, request, index, response));
+      ctx.audit.push(entryRecord(ctx, request, index, response));
       entries.push(entryResponse(response, 'POST', ctx.prefer));
     }
   }
@@ -63,8 +63,12 @@ function hasReferences(body: unknown): body is Resource | unknown[] {
   return Array.isArray(body) || Boolean((body as Resource | undefined)?.resourceType);
 }
 
-/** The audit record of a batch entry that never ran; one too malformed to be a request counts as part of the batch. */
-function refusedEntryRecord(ctx: RequestContext, request: FhirRequest | undefined, index: number, response: FhirResponse): AuditRecord {
+/**
+ * The audit record of an entry answered without running it: a batch entry refused before it
+ * ran (one too malformed to be a request counts as part of the batch), or a conditional
+ * create of a transaction settled ahead (executeRequest audits everything it runs).
+ */
+function entryRecord(ctx: RequestContext, request: FhirRequest | undefined, index: number, response: FhirResponse): AuditRecord {
   if (!request) {
     return auditRecord({ method: 'POST', path: '', params: [], url: ctx.baseUrl, entry: index }, { interaction: 'batch' }, response);
   }
@@ -151,8 +155,10 @@ async function transaction(ctx: RequestContext, bundle: Bundle): Promise<FhirRes
             versionId: p.existing.meta?.versionId,
             lastModified: p.existing.meta?.lastUpdated,
             resource: p.existing,
+            audited: { resource: p.existing },
           }
         : await executeRequest(entryCtx, p.request);
+      if (first || p.existing) audit.push(entryRecord(entryCtx, p.request, p.index, response));
       if (response.status >= 400) {
         const failure = onBundle((response.resource as { issue?: ReturnType<typeof issue>[] } | undefined)?.issue ?? [], p);
         throw new FhirError(

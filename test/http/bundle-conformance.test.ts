@@ -325,3 +325,16 @@ describe('links to entries outside Reference.reference (http.html transaction ru
     expect(stored.content[0].attachment.url).toBe(`Binary/${binary.id}`);
   });
 });
+
+test('conditional creates of a transaction that match (also a repeated one) leave an AuditEvent each', async () => {
+  await client.post('Organization', { resourceType: 'Organization', identifier: [{ system: 'urn:org', value: 'audited' }] });
+  const entry = { resource: { resourceType: 'Organization' }, request: { method: 'POST', url: 'Organization', ifNoneExist: 'identifier=urn:org|audited' } };
+  const res = await client.post('', { resourceType: 'Bundle', type: 'transaction', entry: [entry, entry] }, { 'X-Request-Id': 'audit-tx-conditional' });
+  expect(res.status).toBe(200);
+  const rows = await server.pool.query(
+    `SELECT content FROM resource WHERE resource_type = 'AuditEvent'
+       AND content->'entity' @> jsonb_build_array(jsonb_build_object('what', jsonb_build_object('identifier', jsonb_build_object('value', $1::text))))`,
+    ['audit-tx-conditional']
+  );
+  expect(rows.rows.map((r) => r.content.subtype?.[0]?.code).sort()).toEqual(['create', 'create', 'transaction']);
+});
