@@ -22,6 +22,14 @@ function restfulBase(fullUrl: string | undefined): string | undefined {
   return fullUrl === undefined ? undefined : RESTFUL.exec(fullUrl)?.[1];
 }
 
+function plainCopy(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(plainCopy);
+  if (value === null || typeof value !== 'object') return value;
+  const copy: Record<string, unknown> = {};
+  for (const [key, child] of Object.entries(value)) copy[key] = plainCopy(child);
+  return copy;
+}
+
 /**
  * Replaces references to other entries' fullUrls, and conditional references, by Type/id,
  * in a resource or in the operations of a JSON Patch (whose values are elements).
@@ -52,6 +60,9 @@ export async function rewriteReferences<T extends Resource | unknown[]>(
   const copyOf = (value: unknown): unknown => {
     if (Array.isArray(value)) return value.map(copyOf);
     if (value === null || typeof value !== 'object') return value;
+    // A Bundle stored as a resource (a document, a collection) resolves its references among
+    // its own entries (bundle.html#references): they are not the transaction's to rewrite.
+    if ((value as { resourceType?: unknown }).resourceType === 'Bundle') return plainCopy(value);
     const copy: Record<string, unknown> = {};
     for (const [key, child] of Object.entries(value)) {
       copy[key] = copyOf(child);

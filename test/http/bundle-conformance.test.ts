@@ -338,3 +338,21 @@ test('conditional creates of a transaction that match (also a repeated one) leav
   );
   expect(rows.rows.map((r) => r.content.subtype?.[0]?.code).sort()).toEqual(['create', 'create', 'transaction']);
 });
+
+test('a document Bundle stored by a transaction entry keeps its own urn:uuid references (they resolve inside it)', async () => {
+  const inner = (n: number) => `urn:uuid:d0c00000-0000-4000-8000-00000000000${n}`;
+  const doc = {
+    resourceType: 'Bundle',
+    type: 'document',
+    identifier: { system: 'urn:ietf:rfc:3986', value: 'urn:uuid:0c3201b4-4d3b-4a5c-8f0a-2d0d9e0e0e01' },
+    timestamp: '2020-01-01T00:00:00Z',
+    entry: [
+      { fullUrl: inner(1), resource: { resourceType: 'Composition', status: 'final', type: { text: 'x' }, date: '2020-01-01', title: 't', author: [{ reference: inner(2) }], subject: { reference: inner(2) } } },
+      { fullUrl: inner(2), resource: { resourceType: 'Patient' } },
+    ],
+  };
+  const res = await post('transaction', [{ resource: doc, request: { method: 'POST', url: 'Bundle' } }], { Prefer: 'return=representation' });
+  expect(res.status).toBe(200);
+  expect(res.body.entry[0].response.status).toBe('201 Created');
+  expect(res.body.entry[0].resource.entry[0].resource.subject.reference).toBe(inner(2));
+});
