@@ -98,6 +98,26 @@ interface Planned {
   criteria?: string;
 }
 
+/** The last issue of a failed transaction's OperationOutcome: which entry failed. */
+function failedAt(p: Planned): ReturnType<typeof issue> {
+  return issue('error', 'processing', `Transaction failed at Bundle.entry[${p.index}] (${p.request.method} ${p.entry.request?.url}); nothing was written`, `Bundle.entry[${p.index}]`);
+}
+
+/**
+ * Runs what is settled for entry p before anything runs (its identity, its references): a
+ * client error names the entry like the failure of an entry that runs. Anything else (a
+ * retryable conflict, a bug) passes unchanged.
+ */
+async function atEntry<T>(p: Planned, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    const error = toFhirError(err);
+    if (error.status >= 500) throw err;
+    throw new FhirError(error.status, outcome(...(error.outcome.issue ?? []), failedAt(p)), error.headers);
+  }
+}
+
 /**
  * The issues of a failed transaction entry, as issues about the Bundle: the OperationOutcome
  * answers the Bundle, so an expression into the entry's resource (`Patient.identifier[0].value`)
@@ -132,8 +152,9 @@ async function transaction(ctx: RequestContext, bundle: Bundle): Promise<FhirRes
     await assertDistinctIdentities(entryCtx, planned);
     carriers = provenanceCarriers(planned);
     for (const p of planned) {
-      if (hasReferences(p.request.body)) {
-        p.request.body = await rewriteReferences(entryCtx, p.request.body, ids, p.index, { fullUrl: p.entry.fullUrl });
+      const body = p.request.body;
+      if (hasReferences(body)) {
+        p.request.body = await atEntry(p, () => rewriteReferences(entryCtx, body, ids, p.index, { fullUrl: p.entry.fullUrl }));
       }
     }
     for (const [carrier, target] of carriers) {
@@ -165,7 +186,7 @@ async function transaction(ctx: RequestContext, bundle: Bundle): Promise<FhirRes
           response.status,
           outcome(
             ...failure,
-            issue('error', 'processing', `Transaction failed at Bundle.entry[${p.index}] (${p.request.method} ${p.entry.request?.url}); nothing was written`, `Bundle.entry[${p.index}]`)
+            failedAt(p)
           )
         );
       }
@@ -242,64 +263,69 @@ async function settleIdentities(ctx: RequestContext, planned: Planned[]): Promis
   const ids = new Map<string, string>();
   const conditionalCreates = new Map<string, Planned>();
   for (const p of planned) {
-    const { request, entry } = p;
-    const resource = request.body as Resource | undefined;
-    const type = request.path.split('/')[0];
-    let reference: string | undefined;
-    /** The entry's own criteria in canonical form (conditional create or update). */
-    let key: string | undefined;
-    if (request.method === 'POST' && resource?.resourceType && !request.path.includes('/') && !type.startsWith('$')) {
-      key = request.ifNoneExist ? conditionalKey(type, request.ifNoneExist) : undefined;
-      p.sameAs = key === undefined ? undefined : conditionalCreates.get(key);
-      if (p.sameAs) {
-        p.existing = p.sameAs.existing;
-      } else if (key !== undefined && request.ifNoneExist) {
-        conditionalCreates.set(key, p);
-        const criteria = criteriaParams(request.ifNoneExist);
-        await lockCriteria(ctx, type, criteria);
-        const matches = await ctx.services.search.match(ctx, type, criteria, 2);
-        if (matches.length > 1) {
-          throw errors.multipleMatches(`Bundle.entry[${p.index}]: conditional create matches more than one ${type}`);
-        }
-        p.existing = matches[0];
-      }
-      const id = p.sameAs?.request.assignedId ?? p.existing?.id ?? mintId(type);
-      // A fixed id, so the rewritten references and the created resource agree.
-      request.body = { ...resource, id };
-      request.path = type;
-      request.assignedId = id;
-      reference = `${type}/${id}`;
-    } else if (request.method === 'PUT' && resource?.resourceType) {
-      if (request.path.includes('/')) {
-        reference = request.path;
-      } else if (request.params.length) {
-        p.criteria = new URLSearchParams(request.params).toString();
-        const criteria = criteriaParams(p.criteria);
-        await lockCriteria(ctx, type, criteria);
-        const matches = await ctx.services.search.match(ctx, type, criteria, 2);
-        if (matches.length > 1) {
-          throw errors.multipleMatches(`Bundle.entry[${p.index}]: conditional update matches more than one ${type}`);
-        }
-        // Two conditional updates with the same criteria and no match write one new resource
-        // (the overlap check then refuses them), not two that the criteria would both match.
-        key = conditionalKey(type, p.criteria);
-        const earlier = matches[0] ? undefined : ids.get(key)?.split('/')[1];
-        const id = earlier ?? (await conditionalUpdateTarget(ctx, type, resource, matches[0])) ?? mintId(type);
-        request.path = `${type}/${id}`;
-        request.params = [];
-        request.body = { ...resource, id };
-        reference = request.path;
-      }
-    }
-    if (reference && entry.fullUrl) {
-      ids.set(entry.fullUrl, reference);
-    }
-    // A conditional reference written exactly like this entry's own criteria means this entry.
-    if (reference && key) {
-      ids.set(key, reference);
-    }
+    await atEntry(p, () => settleIdentity(ctx, p, ids, conditionalCreates));
   }
   return ids;
+}
+
+/** settleIdentities for one entry: its id, and what references to it (fullUrl, criteria) mean. */
+async function settleIdentity(ctx: RequestContext, p: Planned, ids: Map<string, string>, conditionalCreates: Map<string, Planned>): Promise<void> {
+  const { request, entry } = p;
+  const resource = request.body as Resource | undefined;
+  const type = request.path.split('/')[0];
+  let reference: string | undefined;
+  /** The entry's own criteria in canonical form (conditional create or update). */
+  let key: string | undefined;
+  if (request.method === 'POST' && resource?.resourceType && !request.path.includes('/') && !type.startsWith('$')) {
+    key = request.ifNoneExist ? conditionalKey(type, request.ifNoneExist) : undefined;
+    p.sameAs = key === undefined ? undefined : conditionalCreates.get(key);
+    if (p.sameAs) {
+      p.existing = p.sameAs.existing;
+    } else if (key !== undefined && request.ifNoneExist) {
+      conditionalCreates.set(key, p);
+      const criteria = criteriaParams(request.ifNoneExist);
+      await lockCriteria(ctx, type, criteria);
+      const matches = await ctx.services.search.match(ctx, type, criteria, 2);
+      if (matches.length > 1) {
+        throw errors.multipleMatches(`Bundle.entry[${p.index}]: conditional create matches more than one ${type}`);
+      }
+      p.existing = matches[0];
+    }
+    const id = p.sameAs?.request.assignedId ?? p.existing?.id ?? mintId(type);
+    // A fixed id, so the rewritten references and the created resource agree.
+    request.body = { ...resource, id };
+    request.path = type;
+    request.assignedId = id;
+    reference = `${type}/${id}`;
+  } else if (request.method === 'PUT' && resource?.resourceType) {
+    if (request.path.includes('/')) {
+      reference = request.path;
+    } else if (request.params.length) {
+      p.criteria = new URLSearchParams(request.params).toString();
+      const criteria = criteriaParams(p.criteria);
+      await lockCriteria(ctx, type, criteria);
+      const matches = await ctx.services.search.match(ctx, type, criteria, 2);
+      if (matches.length > 1) {
+        throw errors.multipleMatches(`Bundle.entry[${p.index}]: conditional update matches more than one ${type}`);
+      }
+      // Two conditional updates with the same criteria and no match write one new resource
+      // (the overlap check then refuses them), not two that the criteria would both match.
+      key = conditionalKey(type, p.criteria);
+      const earlier = matches[0] ? undefined : ids.get(key)?.split('/')[1];
+      const id = earlier ?? (await conditionalUpdateTarget(ctx, type, resource, matches[0])) ?? mintId(type);
+      request.path = `${type}/${id}`;
+      request.params = [];
+      request.body = { ...resource, id };
+      reference = request.path;
+    }
+  }
+  if (reference && entry.fullUrl) {
+    ids.set(entry.fullUrl, reference);
+  }
+  // A conditional reference written exactly like this entry's own criteria means this entry.
+  if (reference && key) {
+    ids.set(key, reference);
+  }
 }
 
 /**

@@ -356,3 +356,18 @@ test('a document Bundle stored by a transaction entry keeps its own urn:uuid ref
   expect(res.body.entry[0].response.status).toBe('201 Created');
   expect(res.body.entry[0].resource.entry[0].resource.subject.reference).toBe(inner(2));
 });
+
+test('an entry refused while the transaction is planned (criteria, references) is named like one that fails when it runs', async () => {
+  const cases = [
+    { resource: { resourceType: 'Patient' }, request: { method: 'POST', url: 'Patient', ifNoneExist: 'foo=bar' } },
+    { resource: { resourceType: 'Patient' }, request: { method: 'PUT', url: 'Patient?foo=bar' } },
+    { resource: { resourceType: 'Observation', status: 'final', code: { text: 'x' }, subject: { reference: 'Patient?foo=bar' } }, request: { method: 'POST', url: 'Observation' } },
+  ];
+  for (const entry of cases) {
+    const res = await post('transaction', [{ request: { method: 'GET', url: 'metadata' } }, entry]);
+    expect(res.status).toBe(400);
+    const last = res.body.issue[res.body.issue.length - 1];
+    expect(last.expression).toEqual(['Bundle.entry[1]']);
+    expect(last.diagnostics).toContain('Transaction failed at Bundle.entry[1]');
+  }
+});
