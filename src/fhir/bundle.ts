@@ -166,20 +166,20 @@ async function transaction(ctx: RequestContext, bundle: Bundle): Promise<FhirRes
     const results: BundleEntry[] = new Array(entries.length);
     const answered = new Map<Planned, FhirResponse>();
     for (const p of ordered) {
-      const first = p.sameAs && answered.get(p.sameAs);
-      const response: FhirResponse = first
-        ? { ...first, status: 200, outcome: undefined }
-        : p.existing
+      // A conditional create settled ahead answers with what it matched: the existing
+      // resource, or what the first of its repeats wrote (it runs earlier: same step, lower index).
+      const matched = p.sameAs ? answered.get(p.sameAs)?.audited?.resource : p.existing;
+      const response: FhirResponse = matched
         ? {
             status: 200,
-            location: `${ctx.baseUrl}/${p.existing.resourceType}/${p.existing.id}/_history/${p.existing.meta?.versionId}`,
-            versionId: p.existing.meta?.versionId,
-            lastModified: p.existing.meta?.lastUpdated,
-            resource: p.existing,
-            audited: { resource: p.existing },
+            location: `${ctx.baseUrl}/${matched.resourceType}/${matched.id}/_history/${matched.meta?.versionId}`,
+            versionId: matched.meta?.versionId,
+            lastModified: matched.meta?.lastUpdated,
+            resource: matched,
+            audited: { resource: matched },
           }
         : await executeRequest(entryCtx, p.request);
-      if (first || p.existing) audit.push(entryRecord(entryCtx, p.request, p.index, response));
+      if (matched) audit.push(entryRecord(entryCtx, p.request, p.index, response));
       if (response.status >= 400) {
         const failure = onBundle((response.resource as { issue?: ReturnType<typeof issue>[] } | undefined)?.issue ?? [], p);
         throw new FhirError(

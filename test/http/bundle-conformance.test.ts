@@ -195,6 +195,16 @@ describe('identical conditional writes in one transaction', () => {
     expect(res.body.entry[2].resource.managingOrganization.reference).toBe(`Organization/${ids[0]}`);
   });
 
+  test('under Prefer: return=OperationOutcome the repeated conditional create does not claim to have created', async () => {
+    const entry = { resource: org('twice-oo'), request: { method: 'POST', url: 'Organization', ifNoneExist: 'identifier=urn:org|twice-oo' } };
+    const res = await post('transaction', [entry, entry], { Prefer: 'return=OperationOutcome' });
+    expect(res.status).toBe(200);
+    expect(res.body.entry.map((e: any) => e.response.status)).toEqual(['201 Created', '200 OK']);
+    expect(res.body.entry[0].response.outcome.issue[0].diagnostics).toMatch(/^Created Organization\//);
+    expect(JSON.stringify(res.body.entry[1].response.outcome ?? {})).not.toContain('Created');
+    expect(res.body.entry[1].response.location).toBe(res.body.entry[0].response.location);
+  });
+
   test('two conditional creates with the same criteria and one match both answer 200 with it, nothing written', async () => {
     const existing = (await client.post('Organization', org('once'))).body;
     const res = await post('transaction', [
