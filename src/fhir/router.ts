@@ -16,6 +16,7 @@ import { history } from './interactions/history';
 import { capabilities } from './capability';
 import { processBundle } from './bundle';
 import { logger } from '../logger';
+import { isRetryable } from '../store/database';
 
 export type RouteKind = Interaction | 'batch' | 'transaction' | 'capabilities';
 
@@ -208,7 +209,10 @@ async function dispatch(ctx: RequestContext, req: FhirRequest, route: Route): Pr
   }
 }
 
-/** Runs one request: route, coarse access check, interaction, audit record. Never throws. */
+/**
+ * Runs one request: route, coarse access check, interaction, audit record. Never throws, but
+ * for a retryable database error inside a transaction Bundle (see below).
+ */
 export async function executeRequest(ctx: RequestContext, req: FhirRequest): Promise<FhirResponse> {
   let route: Route | undefined;
   let response: FhirResponse;
@@ -220,6 +224,10 @@ export async function executeRequest(ctx: RequestContext, req: FhirRequest): Pro
     }
     response = await dispatch(ctx, req, route);
   } catch (err) {
+    // Inside a transaction Bundle, a deadlock or serialization failure belongs to the whole
+    // database transaction, which runWriteTransaction retries; as an entry's 500 it would
+    // fail the Bundle instead (concurrent transactions updating resources in other orders).
+    if (ctx.tx && isRetryable(err)) throw err;
     const error = toFhirError(err);
     if (error.status >= 500) {
       logger.error('request failed', {

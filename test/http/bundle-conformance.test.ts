@@ -381,3 +381,13 @@ test('an entry refused while the transaction is planned (criteria, references) i
     expect(last.diagnostics).toContain('Transaction failed at Bundle.entry[1]');
   }
 });
+
+test('transactions that update the same resources in opposite orders all succeed (a deadlock is retried, not a 500)', async () => {
+  await client.put('Patient/dl-a', { resourceType: 'Patient', id: 'dl-a' });
+  await client.put('Patient/dl-b', { resourceType: 'Patient', id: 'dl-b' });
+  const put = (id: string, n: number) => ({ resource: { resourceType: 'Patient', id, birthDate: `2000-01-${String(n).padStart(2, '0')}` }, request: { method: 'PUT', url: `Patient/${id}` } });
+  const results = await Promise.all(
+    Array.from({ length: 6 }, (_, n) => post('transaction', n % 2 ? [put('dl-a', n + 1), put('dl-b', n + 1)] : [put('dl-b', n + 1), put('dl-a', n + 1)]))
+  );
+  expect(results.map((r) => r.status)).toEqual([200, 200, 200, 200, 200, 200]);
+}, 60000);
