@@ -318,6 +318,9 @@ async function settleIdentity(ctx: RequestContext, p: Planned, ids: Map<string, 
       request.body = { ...resource, id };
       reference = request.path;
     }
+  } else if (request.method === 'PATCH' && request.path.includes('/')) {
+    // A patched resource keeps its identity: references to the entry's fullUrl name it.
+    reference = request.path;
   }
   if (reference && entry.fullUrl) {
     ids.set(entry.fullUrl, reference);

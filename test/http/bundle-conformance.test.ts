@@ -268,6 +268,17 @@ describe('PATCH entries', () => {
     expect((await client.get('Patient/patch-ref')).body.generalPractitioner).toEqual([{ reference: `Practitioner/${practitioner}` }]);
   });
 
+  test('the fullUrl of a PATCH entry names the patched resource', async () => {
+    await client.put('Patient/patch-full', { resourceType: 'Patient', id: 'patch-full' });
+    const U = 'urn:uuid:9a7c0000-0000-4000-8000-000000000002';
+    const res = await post('transaction', [
+      { fullUrl: U, resource: jsonPatch([{ op: 'add', path: '/active', value: true }]), request: { method: 'PATCH', url: 'Patient/patch-full' } },
+      { resource: { resourceType: 'Observation', status: 'final', code: { text: 'x' }, subject: { reference: U } }, request: { method: 'POST', url: 'Observation' } },
+    ], { Prefer: 'return=representation' });
+    expect(res.status).toBe(200);
+    expect(res.body.entry[1].resource.subject.reference).toBe('Patient/patch-full');
+  });
+
   test('an unresolved urn:uuid in a JSON Patch fails the transaction', async () => {
     const res = await post('transaction', [
       { resource: jsonPatch([{ op: 'add', path: '/generalPractitioner', value: [{ reference: 'urn:uuid:9a7c0000-0000-4000-8000-00000000dead' }] }]), request: { method: 'PATCH', url: 'Patient/patch-ref' } },
