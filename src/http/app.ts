@@ -12,7 +12,7 @@ import { executeRequest } from '../fhir/router';
 import { assertQueryEncoding } from '../fhir/params';
 import { logger } from '../logger';
 import type { ModuleRouter, Services } from '../services';
-import { parseBody } from './body';
+import { assertStorableJson, parseBody } from './body';
 import { parsePrefer, responseMediaType, type ResponseMediaType } from './negotiation';
 import { renderResponse } from './render';
 import { sql } from '../store/sql';
@@ -186,11 +186,14 @@ async function handleFhir(services: Services, req: Request, res: Response): Prom
 
 /** The X-Provenance header: a Provenance resource as JSON (FHIR RESTful API, "Provenance"). */
 function parseProvenanceHeader(value: string): unknown {
+  let provenance: unknown;
   try {
-    return JSON.parse(value);
+    provenance = JSON.parse(value);
   } catch {
     throw errors.badRequest('The X-Provenance header must hold a Provenance resource as JSON');
   }
+  assertStorableJson(provenance);
+  return provenance;
 }
 
 /** Used before authentication has established anything: nothing is visible. */

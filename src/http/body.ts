@@ -54,11 +54,15 @@ export function parseBody(req: Request, formOnly = false): ParsedBody {
   }
   if (contentType && (JSON_TYPES.has(contentType) || contentType.endsWith('+json'))) {
     const text = raw.toString('utf8');
+    let body: unknown;
     try {
-      return { contentType, body: JSON.parse(text) };
+      body = JSON.parse(text);
     } catch (err) {
       throw errors.structure(`The body is not valid JSON: ${(err as Error).message}`);
     }
+    // Only a \u escape can put U+0000 or a lone surrogate into parsed JSON: most bodies skip the walk.
+    if (text.includes('\\u')) assertStorableJson(body);
+    return { contentType, body };
   }
   if (!contentType) {
     throw errors.unsupportedMediaType('A request body needs a Content-Type, such as application/fhir+json');
@@ -67,4 +71,49 @@ export function parseBody(req: Request, formOnly = false): ParsedBody {
     throw errors.unsupportedMediaType('XML is not supported by this server; send application/fhir+json');
   }
   throw errors.unsupportedMediaType(`Unsupported Content-Type "${contentType}"; send application/fhir+json`);
+}
+
+/**
+ * Refuses JSON holding U+0000 or a lone surrogate (escaped as \u0000, \ud800), in a value or a
+ * key. Neither is valid FHIR string content (R4 datatypes.html: string), PostgreSQL's jsonb
+ * cannot hold either, and a lone surrogate has no canonical form for a Provenance signature:
+ * they would fail the write, or the audit record that repeats an unknown key, with a 500.
+ */
+export function assertStorableJson(root: unknown): void {
+  // Iterative, as JSON.parse is: a deeply nested body must not overflow the call stack here.
+  // Each node links to its parent, so the path is built only for the message.
+  type Node = { value: unknown; key?: string | number; parent?: Node };
+  const stack: Node[] = [{ value: root }];
+  for (let node = stack.pop(); node; node = stack.pop()) {
+    const { value } = node;
+    if (typeof value === 'string') {
+      if (!isStorable(value)) throw notStorable(`The JSON string at ${pathOf(node)}`);
+    } else if (Array.isArray(value)) {
+      for (let i = 0; i < value.length; i++) stack.push({ value: value[i], key: i, parent: node });
+    } else if (value !== null && typeof value === 'object') {
+      for (const [key, item] of Object.entries(value)) {
+        const child = { value: item, key, parent: node };
+        if (!isStorable(key)) throw notStorable(`The name of the JSON member at ${pathOf(child)}`);
+        stack.push(child);
+      }
+    }
+  }
+
+  function pathOf(node: Node): string {
+    let path = '';
+    for (let n: Node | undefined = node; n?.parent; n = n.parent) {
+      path = (typeof n.key === 'number' ? `[${n.key}]` : `.${n.key}`) + path;
+    }
+    // JSON.stringify escapes both characters, so the message itself can be stored (audit trail).
+    return JSON.stringify(path.replace(/^\./, '') || '(root)');
+  }
+}
+
+/** String.prototype.isWellFormed (Node 20+; not yet in the ES2023 lib this project compiles against). */
+const isWellFormed = (text: string) => (text as unknown as { isWellFormed(): boolean }).isWellFormed();
+
+const isStorable = (text: string) => !text.includes('\u0000') && isWellFormed(text);
+
+function notStorable(where: string) {
+  return errors.badRequest(`${where} holds a NUL character (\\u0000) or an unpaired surrogate (\\ud800-\\udfff), which no FHIR string can hold`);
 }

@@ -1,0 +1,77 @@
+/**
+ * A hostile or buggy client: bodies, encodings and parameters that are wrong in ways the
+ * other HTTP tests do not cover. Every answer is a 4xx (or a correct 2xx) with an
+ * OperationOutcome, nothing is stored half or altered, and the server keeps serving.
+ */
+import { startTestServer, type TestServer } from '../helpers/server';
+import type { FhirTestClient, HttpResult } from '../helpers/fhir-client';
+
+let server: TestServer;
+let client: FhirTestClient;
+
+beforeAll(async () => {
+  server = await startTestServer();
+  client = server.client();
+});
+afterAll(async () => server.close());
+
+const expectOutcome = (res: HttpResult, status: number, code?: string) => {
+  expect([res.status, res.text.slice(0, 300)]).toEqual([status, expect.any(String)]);
+  expect(res.headers.get('content-type')).toBe('application/fhir+json; charset=utf-8');
+  expect(res.body.resourceType).toBe('OperationOutcome');
+  expect(res.body.issue[0].severity).toBe('error');
+  expect(typeof res.body.issue[0].diagnostics).toBe('string');
+  if (code) expect(res.body.issue[0].code).toBe(code);
+};
+
+const postRaw = (path: string, rawBody: string | Buffer, contentType = 'application/fhir+json') =>
+  client.request('POST', path, { rawBody, headers: { 'Content-Type': contentType } });
+
+async function countPatients(family: string): Promise<number> {
+  const res = await client.get(`Patient?family=${encodeURIComponent(family)}&_summary=count`);
+  return res.body.total;
+}
+
+describe('JSON bodies', () => {
+  test('U+0000 or a lone surrogate in a key or a string value is 400 invalid, not 500, and nothing is stored', async () => {
+    const bodies = [
+      '{"resourceType":"Patient","name":[{"family":"nul1"}],"a\\u0000b":1}',
+      '{"resourceType":"Patient","name":[{"family":"nul1","fa\\udc00mily":"x"}]}',
+      '{"resourceType":"Patient","name":[{"family":"nul1","given":["a\\ud800b"]}]}',
+      '{"resourceType":"Patient","name":[{"family":"nul1"}],"extension":[{"url":"http://x","valueString":"\\udfff"}]}',
+    ];
+    for (const body of bodies) {
+      const res = await postRaw('Patient', body);
+      expectOutcome(res, 400, 'invalid');
+      expect(res.body.issue[0].diagnostics).toMatch(/NUL character .* or an unpaired surrogate/);
+    }
+    // The path names where: a key, or an element of an array.
+    expect((await postRaw('Patient', bodies[2])).body.issue[0].diagnostics).toContain('"name[0].given[0]"');
+    // A JSON Patch and the X-Provenance header are JSON too.
+    const created = await client.post('Patient', { resourceType: 'Patient', name: [{ family: 'nul1' }] });
+    const patched = await client.request('PATCH', `Patient/${created.body.id}`, {
+      rawBody: '[{"op":"add","path":"/name/0/given","value":["\\ud800"]}]',
+      headers: { 'Content-Type': 'application/json-patch+json' },
+    });
+    expectOutcome(patched, 400, 'invalid');
+    const withHeader = await client.post('Patient', { resourceType: 'Patient' }, { 'X-Provenance': '{"resourceType":"Provenance","a\\u0000":1}' });
+    expectOutcome(withHeader, 400, 'invalid');
+    expect(await countPatients('nul1')).toBe(1);
+    // Escapes of other characters, and surrogate pairs, are fine.
+    const ok = await postRaw('Patient', '{"resourceType":"Patient","name":[{"family":"nul1","given":["\\u738b\\ud83d\\ude00\\\\u0000"]}]}');
+    expect(ok.status).toBe(201);
+    expect(ok.body.name[0].given[0]).toBe('王😀\\u0000');
+  });
+
+  test('a deeply nested body with an escape is checked without overflowing the stack', async () => {
+    const deep = '{"resourceType":"Patient","extension":[' + '{"url":"http://x","extension":['.repeat(5000) + ']}'.repeat(5000) + '],"_a":"\\u0041"}';
+    const res = await postRaw('Patient', deep);
+    expect(res.status).toBe(422);
+    expect(res.body.resourceType).toBe('OperationOutcome');
+  });
+});
+
+test('the server keeps serving, and Object.prototype is untouched', async () => {
+  expect((await client.get('metadata')).status).toBe(200);
+  expect(Object.keys(Object.prototype)).toEqual([]);
+});
