@@ -4,6 +4,7 @@
  */
 import type { Request } from 'express';
 import { errors } from '../fhir/outcome';
+import { assertQueryEncoding } from '../fhir/params';
 import { fhirVersionOf, isServedFhirVersion } from './negotiation';
 
 const JSON_TYPES = new Set([
@@ -44,8 +45,12 @@ export function parseBody(req: Request, formOnly = false): ParsedBody {
     // A body of another FHIR version would be read, and stored, as R4.
     throw errors.unsupportedMediaType(`The body is fhirVersion=${fhirVersionOf(header)}; this server accepts FHIR R4 only (fhirVersion=4.0 or 4.0.1)`);
   }
+  assertUtf8Charset(header);
+  const text = utf8Text(raw);
   if (contentType === FORM_TYPE) {
-    return { contentType, form: [...new URLSearchParams(raw.toString('utf8')).entries()] };
+    // Percent-encoded like a query string, and held to the same rule (valid UTF-8).
+    assertQueryEncoding('?' + text);
+    return { contentType, form: [...new URLSearchParams(text).entries()] };
   }
   if (formOnly) {
     throw errors.unsupportedMediaType(
@@ -53,10 +58,10 @@ export function parseBody(req: Request, formOnly = false): ParsedBody {
     );
   }
   if (contentType && (JSON_TYPES.has(contentType) || contentType.endsWith('+json'))) {
-    const text = raw.toString('utf8');
     let body: unknown;
     try {
-      body = JSON.parse(text);
+      // A byte order mark is allowed before JSON text (RFC 8259 §8.1: parsers MAY ignore it).
+      body = JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
     } catch (err) {
       throw errors.structure(`The body is not valid JSON: ${(err as Error).message}`);
     }
@@ -71,6 +76,33 @@ export function parseBody(req: Request, formOnly = false): ParsedBody {
     throw errors.unsupportedMediaType('XML is not supported by this server; send application/fhir+json');
   }
   throw errors.unsupportedMediaType(`Unsupported Content-Type "${contentType}"; send application/fhir+json`);
+}
+
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * The body as text. FHIR bodies are UTF-8 (R4 http.html 3.1.0.1.5); Buffer#toString would turn
+ * invalid bytes (a Latin-1 "ü") into U+FFFD and the record would be stored altered. The strict
+ * decoder runs only when the lenient one produced a U+FFFD, which a valid body rarely holds.
+ */
+function utf8Text(raw: Buffer): string {
+  const text = raw.toString('utf8');
+  if (text.includes('\uFFFD')) {
+    try {
+      UTF8.decode(raw);
+    } catch {
+      throw errors.badRequest('The body is not valid UTF-8; FHIR request bodies are UTF-8');
+    }
+  }
+  return text;
+}
+
+/** A charset parameter other than UTF-8 names an encoding this server would misread: 415. */
+function assertUtf8Charset(header: string): void {
+  const charset = /;\s*charset\s*=\s*"?([^";\s]*)/i.exec(header)?.[1].toLowerCase();
+  if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') {
+    throw errors.unsupportedMediaType(`The body is charset=${charset}; FHIR request bodies are UTF-8 (charset=utf-8)`);
+  }
 }
 
 /**

@@ -69,6 +69,41 @@ describe('JSON bodies', () => {
     expect(res.status).toBe(422);
     expect(res.body.resourceType).toBe('OperationOutcome');
   });
+
+  test('a body that is not valid UTF-8 is 400, not stored with U+FFFD in place of the bytes', async () => {
+    const latin1 = Buffer.concat([Buffer.from('{"resourceType":"Patient","name":[{"family":"M'), Buffer.from([0xfc]), Buffer.from('ller-utf8"}]}')]);
+    const res = await postRaw('Patient', latin1);
+    expectOutcome(res, 400, 'invalid');
+    expect(res.body.issue[0].diagnostics).toMatch(/not valid UTF-8/);
+    expect(await countPatients('Mller-utf8')).toBe(0);
+    // A U+FFFD the client really sent is kept.
+    const ok = await postRaw('Patient', '{"resourceType":"Patient","name":[{"family":"M\uFFFDller-utf8"}]}');
+    expect(ok.status).toBe(201);
+    expect(ok.body.name[0].family).toBe('M\uFFFDller-utf8');
+  });
+
+  test('a charset other than UTF-8 is 415; utf-8 in any spelling is fine', async () => {
+    for (const type of ['application/fhir+json;charset=latin1', 'application/fhir+json; charset="ISO-8859-1"', 'application/json; charset=utf-16']) {
+      const res = await postRaw('Patient', '{"resourceType":"Patient","name":[{"family":"charset"}]}', type);
+      expectOutcome(res, 415, 'not-supported');
+      expect(res.body.issue[0].diagnostics).toMatch(/UTF-8/);
+    }
+    expect(await countPatients('charset')).toBe(0);
+    for (const type of ['application/fhir+json; charset=UTF-8', 'application/fhir+json;charset="utf-8"', 'application/fhir+json; charset=utf8']) {
+      expect((await postRaw('Patient', '{"resourceType":"Patient"}', type)).status).toBe(201);
+    }
+  });
+
+  test('a byte order mark before the JSON is ignored (RFC 8259 §8.1)', async () => {
+    const res = await postRaw('Patient', '\uFEFF{"resourceType":"Patient","name":[{"family":"bom"}]}');
+    expect(res.status).toBe(201);
+    expect(res.body.name[0].family).toBe('bom');
+  });
+
+  test('a form body must be valid percent-encoded UTF-8, like a query string', async () => {
+    const res = await postRaw('Patient/_search', 'family=%C3', 'application/x-www-form-urlencoded');
+    expectOutcome(res, 400, 'invalid');
+  });
 });
 
 test('the server keeps serving, and Object.prototype is untouched', async () => {
