@@ -106,6 +106,39 @@ describe('JSON bodies', () => {
   });
 });
 
+describe('operation inputs', () => {
+  test('a Parameters body whose parameter or part lists are malformed is 400 for every operation, not 500', async () => {
+    const created = await client.post('Patient', { resourceType: 'Patient', name: [{ family: 'ops' }] });
+    const bodies = [
+      { resourceType: 'Parameters', parameter: {} },
+      { resourceType: 'Parameters', parameter: [null] },
+      { resourceType: 'Parameters', parameter: [5, 'x'] },
+      { resourceType: 'Parameters', parameter: [{ valueString: 'no name' }] },
+      { resourceType: 'Parameters', parameter: [{ name: 'x', part: { name: 'y' } }] },
+      { resourceType: 'Parameters', parameter: [{ name: 'x', part: [null] }] },
+    ];
+    for (const path of ['Patient/$validate', `Patient/${created.body.id}/$meta-add`, 'ValueSet/$expand', 'CodeSystem/$lookup', 'ConceptMap/$translate', 'ValueSet/$validate-code']) {
+      for (const body of bodies) {
+        const res = await client.post(path, body);
+        expectOutcome(res, 400, 'invalid');
+        expect(res.body.issue[0].diagnostics).toMatch(/^Parameters\.parameter/);
+      }
+    }
+  });
+
+  test('$meta-add and $meta-delete with tag, security or profile that are not lists are 400 and change nothing', async () => {
+    const created = await client.post('Patient', { resourceType: 'Patient', name: [{ family: 'metaops' }] });
+    const metas = [{ tag: 5 }, { tag: [null] }, { security: [1, 'x'] }, { profile: 'http://x' }, { profile: [{}] }, { tag: { code: 'x' } }];
+    for (const op of ['$meta-add', '$meta-delete']) {
+      for (const valueMeta of metas) {
+        const res = await client.post(`Patient/${created.body.id}/${op}`, { resourceType: 'Parameters', parameter: [{ name: 'meta', valueMeta }] });
+        expectOutcome(res, 400, 'invalid');
+      }
+    }
+    expect((await client.get(`Patient/${created.body.id}`)).body.meta.versionId).toBe('1');
+  });
+});
+
 test('the server keeps serving, and Object.prototype is untouched', async () => {
   expect((await client.get('metadata')).status).toBe(200);
   expect(Object.keys(Object.prototype)).toEqual([]);

@@ -19,8 +19,16 @@ function metaParameters(meta: Meta): FhirResponse {
 
 function inputMeta(input: Parameters): Meta {
   const meta = inputValue(input, 'meta') as Meta | undefined;
-  if (!meta || typeof meta !== 'object') {
+  if (!meta || typeof meta !== 'object' || Array.isArray(meta)) {
     throw errors.badRequest('The operation needs a "meta" parameter of type Meta', 'meta');
+  }
+  // Merged with the stored meta before the result is validated: the lists must be lists first.
+  const isCoding = (c: unknown) => c !== null && typeof c === 'object' && !Array.isArray(c);
+  for (const [key, isItem] of [['tag', isCoding], ['security', isCoding], ['profile', (p: unknown) => typeof p === 'string']] as const) {
+    const list: unknown = meta[key];
+    if (list !== undefined && !(Array.isArray(list) && list.every(isItem))) {
+      throw errors.badRequest(`meta.${key} must be an array of ${key === 'profile' ? 'canonical URLs' : 'Codings'}`, `meta.${key}`);
+    }
   }
   return meta;
 }

@@ -5,6 +5,7 @@
  */
 import type { Parameters, ParametersParameter } from '@medplum/fhirtypes';
 import type { FhirRequest, FhirResponse, RequestContext } from '../context';
+import { errors } from '../outcome';
 
 export interface OperationTarget {
   resourceType?: string;
@@ -61,6 +62,7 @@ export class OperationRegistry {
 export function operationInput(req: FhirRequest): Parameters {
   const body = req.body as { resourceType?: string } | undefined;
   if (body?.resourceType === 'Parameters') {
+    assertParameterList((body as Parameters).parameter, 'Parameters.parameter');
     return body as Parameters;
   }
   const parameter: ParametersParameter[] = req.params
@@ -70,6 +72,25 @@ export function operationInput(req: FhirRequest): Parameters {
     parameter.push({ name: 'resource', resource: body as ParametersParameter['resource'] });
   }
   return { resourceType: 'Parameters', parameter };
+}
+
+/**
+ * A Parameters body is not validated before an operation reads it: its parameter (and part)
+ * lists must at least be arrays of objects with a string name, or every operation would fail
+ * on them with a TypeError (500) instead of saying what is wrong.
+ */
+function assertParameterList(list: unknown, path: string): void {
+  if (list === undefined) return;
+  if (!Array.isArray(list)) {
+    throw errors.badRequest(`${path} must be an array of parameters`, path);
+  }
+  list.forEach((param: unknown, i) => {
+    const at = `${path}[${i}]`;
+    if (param === null || typeof param !== 'object' || Array.isArray(param) || typeof (param as ParametersParameter).name !== 'string') {
+      throw errors.badRequest(`${at} must be a parameter: an object with a name`, at);
+    }
+    assertParameterList((param as ParametersParameter).part, `${at}.part`);
+  });
 }
 
 /** The first value of a named input parameter, whatever its value[x] type. */
