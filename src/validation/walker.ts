@@ -193,6 +193,12 @@ export class Walk {
         this.report('error', 'structure', `${el.path} must not be null (leave it out instead)`, path);
         return undefined;
       }
+      // JSON null stands only for a missing entry of an array (R4 json.html); "_gender": null
+      // would otherwise pass as no extensions and be stored.
+      if (values === null || ext === null) {
+        this.report('error', 'structure', `"${values === null ? group.key : '_' + group.key}" must not be null (leave it out instead)`, path);
+        return undefined;
+      }
       return [{ value: values ?? undefined, ext }];
     }
     if ((values !== undefined && !Array.isArray(values)) || (ext !== undefined && !Array.isArray(ext))) {

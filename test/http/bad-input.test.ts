@@ -106,6 +106,19 @@ describe('JSON bodies', () => {
   });
 });
 
+describe('resource content', () => {
+  test('JSON null for a primitive\'s "_" element is refused like null for its value, and not stored', async () => {
+    for (const body of ['{"resourceType":"Patient","_gender":null}', '{"resourceType":"Patient","gender":null,"_gender":{"id":"g"}}', '{"resourceType":"Patient","gender":"male","_gender":null}']) {
+      const res = await postRaw('Patient', body);
+      expectOutcome(res, 422, 'structure');
+      expect(res.body.issue[0].diagnostics).toMatch(/"_?gender" must not be null/);
+    }
+    // In an array, null keeps the places of "given" and "_given" aligned: that stays allowed.
+    const ok = await postRaw('Patient', '{"resourceType":"Patient","name":[{"given":["a","b"],"_given":[null,{"id":"x"}]}]}');
+    expect(ok.status).toBe(201);
+  });
+});
+
 describe('operation inputs', () => {
   test('a Parameters body whose parameter or part lists are malformed is 400 for every operation, not 500', async () => {
     const created = await client.post('Patient', { resourceType: 'Patient', name: [{ family: 'ops' }] });
