@@ -51,8 +51,17 @@ interface Group {
   ext?: unknown;
 }
 
+/**
+ * Deepest nesting of JSON objects walked. Real resources stay far below (a Questionnaire's
+ * items a dozen levels, a Bundle's resources a few more); each level costs the walk its whole
+ * path again, so thousands of nested extensions (a 1 MB body) held the event loop for seconds.
+ */
+export const MAX_DEPTH = 100;
+
 export class Walk {
   readonly issues: OperationOutcomeIssue[] = [];
+  /** JSON objects entered and not yet left (fork() carries it over: a side walk is deeper still). */
+  private depth = 0;
   /** Value set each coded value was checked against, by expression (how a profile re-binds an element). */
   readonly bound = new Map<string, string>();
   /** The issues that came from a binding check (dropped from the base walk where a profile re-binds). */
@@ -67,7 +76,9 @@ export class Walk {
 
   /** A walk on the side (does a value conform to a profile?) whose issues stay its own. */
   fork(): Walk {
-    return new Walk(this.registry, this.session, this.checker, { checkCodeSystems: false });
+    const side = new Walk(this.registry, this.session, this.checker, { checkCodeSystems: false });
+    side.depth = this.depth;
+    return side;
   }
 
   report(severity: OperationOutcomeIssue['severity'], code: IssueType, diagnostics: string, expression: string): void {
@@ -96,6 +107,19 @@ export class Walk {
 
   /** The properties of a JSON object against a scope. */
   async object(value: Record<string, unknown>, scope: Scope, path: string, isResource: boolean, frame: Frame): Promise<void> {
+    if (this.depth >= MAX_DEPTH) {
+      this.report('error', 'too-costly', `The JSON is nested more than ${MAX_DEPTH} objects deep here; this server does not accept deeper content`, path);
+      return;
+    }
+    this.depth++;
+    try {
+      await this.properties(value, scope, path, isResource, frame);
+    } finally {
+      this.depth--;
+    }
+  }
+
+  private async properties(value: Record<string, unknown>, scope: Scope, path: string, isResource: boolean, frame: Frame): Promise<void> {
     const groups = new Map<ElementNode, Group>();
     for (const key of Object.keys(value)) {
       if (isResource && key === 'resourceType') continue;

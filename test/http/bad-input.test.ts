@@ -107,6 +107,23 @@ describe('JSON bodies', () => {
 });
 
 describe('resource content', () => {
+  test('deeply nested JSON is refused after 100 levels, quickly, instead of holding the event loop', async () => {
+    const nested = (depth: number) =>
+      '{"resourceType":"Patient","extension":[' + '{"url":"http://x","extension":['.repeat(depth) + '{"url":"y","valueString":"z"}' + ']}'.repeat(depth) + ']}';
+    const started = Date.now();
+    const res = await postRaw('Patient', nested(20000));
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(res.status).toBe(422);
+    expect(res.body.issue.find((i: any) => i.code === 'too-costly')?.diagnostics).toMatch(/nested more than 100 objects deep/);
+    // The server is free for others meanwhile, and $validate says the same.
+    const validated = await postRaw('Patient/$validate', nested(20000));
+    expect(validated.body.issue.some((i: any) => i.code === 'too-costly')).toBe(true);
+    // Real nesting (a Questionnaire's items 30 deep) is fine.
+    const item = (depth: number): any => ({ linkId: `q${depth}`, type: 'group', text: 'x', ...(depth ? { item: [item(depth - 1)] } : { type: 'string' }) });
+    const questionnaire = await client.post('Questionnaire', { resourceType: 'Questionnaire', status: 'draft', item: [item(30)] });
+    expect(questionnaire.status).toBe(201);
+  });
+
   test('JSON null for a primitive\'s "_" element is refused like null for its value, and not stored', async () => {
     for (const body of ['{"resourceType":"Patient","_gender":null}', '{"resourceType":"Patient","gender":null,"_gender":{"id":"g"}}', '{"resourceType":"Patient","gender":"male","_gender":null}']) {
       const res = await postRaw('Patient', body);
