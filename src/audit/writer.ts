@@ -79,22 +79,40 @@ export class AuditWriter {
     if (batch.length === 0) return;
     this.inFlight++;
     try {
-      // Creates only queue rows: the whole batch is committed as one statement.
-      await runWriteTransaction(this.services.db, this.services.indexer, async (tx) => {
-        const ctx = systemContext(this.services, tx, 'audit-writer');
-        for (const pending of batch) {
-          for (const event of pending.events) {
-            await this.services.repo.create(ctx, event, { internal: true });
-          }
-        }
-      });
+      await this.commit(batch);
       batch.forEach((p) => p.resolve());
     } catch (err) {
-      logger.error('audit batch failed', { events: batch.length, error: (err as Error).message });
-      batch.forEach((p) => p.reject(err));
+      if (batch.length === 1) {
+        logger.error('audit batch failed', { events: batch[0].events.length, error: (err as Error).message });
+        batch[0].reject(err);
+      } else {
+        // Events the database refuses (a bug upstream) must fail only the request they belong
+        // to, not every request that happened to share its batch: each is written again alone.
+        for (const pending of batch) {
+          try {
+            await this.commit([pending]);
+            pending.resolve();
+          } catch (alone) {
+            logger.error('audit batch failed', { events: pending.events.length, error: (alone as Error).message });
+            pending.reject(alone);
+          }
+        }
+      }
     } finally {
       this.inFlight--;
       this.schedule();
     }
+  }
+
+  /** One transaction for the batch; it creates only queue rows, committed as one statement. */
+  private async commit(batch: Pending[]): Promise<void> {
+    await runWriteTransaction(this.services.db, this.services.indexer, async (tx) => {
+      const ctx = systemContext(this.services, tx, 'audit-writer');
+      for (const pending of batch) {
+        for (const event of pending.events) {
+          await this.services.repo.create(ctx, event, { internal: true });
+        }
+      }
+    });
   }
 }

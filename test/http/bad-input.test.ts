@@ -173,3 +173,22 @@ test('the server keeps serving, and Object.prototype is untouched', async () => 
   expect((await client.get('metadata')).status).toBe(200);
   expect(Object.keys(Object.prototype)).toEqual([]);
 });
+
+test('an audit record the database refuses fails only its own request, not the others in its group commit', async () => {
+  const ctx = {
+    principal: { kind: 'anonymous', scopes: [] },
+    requestId: 'bad-input-audit',
+    remoteAddress: '127.0.0.1',
+    baseUrl: server.baseUrl,
+  } as any;
+  const record = (outcomeText: string) => ({ interaction: 'read' as const, method: 'GET', url: `${server.baseUrl}/Patient/x`, status: 404, outcomeText });
+  // Written in the same turn of the event loop: one batch. PostgreSQL's jsonb cannot hold U+0000.
+  const [poisoned, clean] = await Promise.allSettled([
+    server.services.audit.write(ctx, [record('poison\u0000')]),
+    server.services.audit.write(ctx, [record('clean-audit-record')]),
+  ]);
+  expect(poisoned.status).toBe('rejected');
+  expect(clean.status).toBe('fulfilled');
+  const stored = await server.pool.query(`SELECT count(*)::int AS n FROM resource WHERE resource_type = 'AuditEvent' AND content::text LIKE '%clean-audit-record%'`);
+  expect(stored.rows[0].n).toBe(1);
+});
