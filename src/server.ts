@@ -12,7 +12,7 @@ import { errors } from './fhir/outcome';
 import { registerMetaOperations } from './fhir/operations/meta';
 import { OperationRegistry } from './fhir/operations/registry';
 import { createApp, type RouterFactory } from './http/app';
-import { answerClientError } from './http/client-error';
+import { answerClientError, answerConnect } from './http/client-error';
 import { MODULES } from './modules';
 import { logger } from './logger';
 import type { Services } from './services';
@@ -97,6 +97,7 @@ export async function startServer(config: Config, options: { explicitBaseUrl?: b
   const appReady = new Promise<http.RequestListener>((resolve) => (resolveApp = resolve));
   const server = http.createServer((req, res) => void appReady.then((app) => app(req, res)));
   server.on('clientError', answerClientError);
+  server.on('connect', answerConnect);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => resolve());

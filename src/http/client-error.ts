@@ -19,6 +19,18 @@ const ANSWERS: Record<string, Answer> = {
   HPE_HEADER_OVERFLOW: { status: 431, reason: 'Request Header Fields Too Large', code: 'too-long', diagnostics: 'The request headers are too large' },
 };
 
+/**
+ * CONNECT (a proxy tunnel) is not a request Node hands to the app: with no 'connect' listener
+ * it closes the socket without a word. A FHIR client gets a 405 like for any other method.
+ */
+export function answerConnect(_req: unknown, socket: Duplex): void {
+  const body = JSON.stringify(outcome(issue('error', 'not-supported', 'CONNECT is not a FHIR interaction; this server is not a proxy')));
+  socket.end(
+    `HTTP/1.1 405 Method Not Allowed\r\nAllow: GET, HEAD, POST, PUT, PATCH, DELETE\r\nContent-Type: application/fhir+json; charset=utf-8\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`
+  );
+}
+
 export function answerClientError(err: Error & { code?: string }, socket: Duplex): void {
   if (err.code === 'ECONNRESET' || !socket.writable) {
     socket.destroy();

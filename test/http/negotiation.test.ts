@@ -119,6 +119,16 @@ describe('bad input', () => {
     expectOutcome(JSON.parse(body), 'too-long');
   });
 
+  test('CONNECT, which Node does not pass to the app, is 405 with an OperationOutcome, not a closed socket', async () => {
+    const answer = await rawRequest(Buffer.from('CONNECT localhost:80 HTTP/1.1\r\nHost: localhost:80\r\n\r\n'));
+    const [head, body] = answer.split('\r\n\r\n');
+    expect(head).toMatch(/^HTTP\/1\.1 405/);
+    expect(head).toMatch(/Allow: GET, HEAD, POST, PUT, PATCH, DELETE/);
+    expect(head).toMatch(/Content-Type: application\/fhir\+json/i);
+    expectOutcome(JSON.parse(body), 'not-supported');
+    expect((await client.get('metadata')).status).toBe(200);
+  });
+
   test('malformed JSON is 400 with code structure', async () => {
     const res = await client.request('POST', 'Patient', { rawBody: '{"resourceType": "Patient",', headers: { 'Content-Type': 'application/fhir+json' } });
     expect(res.status).toBe(400);
