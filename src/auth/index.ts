@@ -12,7 +12,7 @@ import { authorizeEndpoint, consentSubmit, interactPage, loginSubmit, logoutSubm
 import { smartAuthenticator } from './authenticator';
 import { createAuthServer, type AuthServer } from './context';
 import { openidConfiguration, securityContributor, smartConfiguration, SMART_STYLE } from './discovery';
-import { ADMIN_PATH, mountPath, OAUTH_PATH, OAuthError, oauthHandler } from './oauth';
+import { ADMIN_PATH, mountPath, OAUTH_PATH, OAuthError, oauthErrors, oauthHandler, sendOAuthError } from './oauth';
 import { introspectEndpoint, revokeEndpoint, tokenEndpoint } from './token-endpoint';
 import { userinfoEndpoint } from './userinfo';
 
@@ -22,11 +22,26 @@ function pageHandler(fn: (req: express.Request, res: express.Response) => Promis
   };
 }
 
+/**
+ * U+0000 (%00) in a query or form parameter would reach PostgreSQL text, which cannot hold it:
+ * a database error (500) where the client deserves invalid_request. Checked once for every
+ * OAuth and admin endpoint, after the form (if any) is parsed.
+ */
+function refuseNul(req: express.Request, res: express.Response, next: express.NextFunction): void {
+  const form = req.body && typeof req.body === 'object' && !Buffer.isBuffer(req.body) ? Object.entries(req.body as object).flat() : [];
+  if (/%00/.test(req.originalUrl) || form.some((text) => typeof text === 'string' && text.includes('\u0000'))) {
+    sendOAuthError(res, oauthErrors.invalidRequest('A parameter contains a NUL character (%00)'));
+    return;
+  }
+  next();
+}
+
 function oauthRouter(auth: AuthServer): express.Router {
   const { config } = auth.services;
   const router = express.Router();
-  const form = express.urlencoded({ extended: false, limit: '64kb' });
+  const form = [express.urlencoded({ extended: false, limit: '64kb' }), refuseNul];
   const oauth = mountPath(config, OAUTH_PATH);
+  router.use([oauth, mountPath(config, ADMIN_PATH)], refuseNul);
   const wellKnown = mountPath(config, '/.well-known');
 
   const publicJson = (body: unknown) => (_req: express.Request, res: express.Response) => {

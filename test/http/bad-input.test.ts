@@ -192,3 +192,22 @@ test('an audit record the database refuses fails only its own request, not the o
   const stored = await server.pool.query(`SELECT count(*)::int AS n FROM resource WHERE resource_type = 'AuditEvent' AND content::text LIKE '%clean-audit-record%'`);
   expect(stored.rows[0].n).toBe(1);
 });
+
+test('a NUL (%00) in a parameter of the OAuth endpoints is invalid_request, not a database error (500)', async () => {
+  const cases: [string, string, string?][] = [
+    ['GET', 'oauth2/authorize?response_type=code&client_id=%00&redirect_uri=https%3A%2F%2Fapp.example%2Fcb'],
+    ['POST', 'oauth2/authorize', 'response_type=code&client_id=%00'],
+    ['POST', 'oauth2/token', 'grant_type=client_credentials&client_id=a%00b'],
+    ['POST', 'oauth2/introspect', 'token=%00'],
+  ];
+  for (const [method, path, form] of cases) {
+    const res = await fetch(`${server.baseUrl}/${path}`, {
+      method,
+      body: form,
+      headers: form ? { 'Content-Type': 'application/x-www-form-urlencoded' } : {},
+      redirect: 'manual',
+    });
+    expect([path, res.status]).toEqual([path, 400]);
+    expect(await res.json()).toEqual({ error: 'invalid_request', error_description: expect.stringMatching(/NUL/) });
+  }
+});
