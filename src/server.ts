@@ -12,7 +12,7 @@ import { errors } from './fhir/outcome';
 import { registerMetaOperations } from './fhir/operations/meta';
 import { OperationRegistry } from './fhir/operations/registry';
 import { createApp, type RouterFactory } from './http/app';
-import { answerClientError, answerConnect } from './http/client-error';
+import { answerClientError, answerConnect, answerExpectation } from './http/client-error';
 import { MODULES } from './modules';
 import { logger } from './logger';
 import type { Services } from './services';
@@ -98,6 +98,7 @@ export async function startServer(config: Config, options: { explicitBaseUrl?: b
   const server = http.createServer((req, res) => void appReady.then((app) => app(req, res)));
   server.on('clientError', answerClientError);
   server.on('connect', answerConnect);
+  server.on('checkExpectation', answerExpectation);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => resolve());

@@ -3,6 +3,7 @@
  * 'Patient?family=王'` sends them, malformed or oversized headers) never reach Express. Node
  * would answer them with an empty 400; a FHIR client gets an OperationOutcome saying why.
  */
+import type { ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { OperationOutcomeIssue } from '@medplum/fhirtypes';
 import { issue, outcome } from '../fhir/outcome';
@@ -29,6 +30,18 @@ export function answerConnect(_req: unknown, socket: Duplex): void {
     `HTTP/1.1 405 Method Not Allowed\r\nAllow: GET, HEAD, POST, PUT, PATCH, DELETE\r\nContent-Type: application/fhir+json; charset=utf-8\r\n` +
       `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`
   );
+}
+
+/**
+ * An Expect header other than 100-continue (RFC 9110 §10.1.1): Node answers 417 itself, with
+ * an empty body, unless a 'checkExpectation' listener does; this one says why.
+ */
+export function answerExpectation(req: { headers: Record<string, string | string[] | undefined> }, res: ServerResponse): void {
+  const body = JSON.stringify(
+    outcome(issue('error', 'not-supported', `Expect: ${String(req.headers.expect)} is not supported; the only expectation this server meets is 100-continue`))
+  );
+  res.writeHead(417, { 'Content-Type': 'application/fhir+json; charset=utf-8', 'Content-Length': Buffer.byteLength(body), Connection: 'close' });
+  res.end(body);
 }
 
 export function answerClientError(err: Error & { code?: string }, socket: Duplex): void {

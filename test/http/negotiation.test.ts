@@ -129,6 +129,15 @@ describe('bad input', () => {
     expect((await client.get('metadata')).status).toBe(200);
   });
 
+  test('an Expect header other than 100-continue is 417 with an OperationOutcome', async () => {
+    const answer = await rawRequest(Buffer.from('POST /fhir/Patient HTTP/1.1\r\nHost: localhost\r\nExpect: teapot\r\nContent-Length: 0\r\n\r\n'));
+    const [head, body] = answer.split('\r\n\r\n');
+    expect(head).toMatch(/^HTTP\/1\.1 417/);
+    expect(head).toMatch(/Content-Type: application\/fhir\+json/i);
+    expectOutcome(JSON.parse(body), 'not-supported');
+    expect(JSON.parse(body).issue[0].diagnostics).toMatch(/Expect: teapot/);
+  });
+
   test('malformed JSON is 400 with code structure', async () => {
     const res = await client.request('POST', 'Patient', { rawBody: '{"resourceType": "Patient",', headers: { 'Content-Type': 'application/fhir+json' } });
     expect(res.status).toBe(400);
