@@ -73,6 +73,8 @@ export const errors = {
   preconditionFailed: (msg: string) => fail(412, 'conflict', msg),
   multipleMatches: (msg: string) => fail(412, 'multiple-matches', msg),
   payloadTooLarge: (msg: string) => fail(413, 'too-long', msg),
+  /** A request the server refuses to run because of its size (too many search parameters, values, sort keys). */
+  tooCostly: (msg: string, expression?: string) => fail(400, 'too-costly', msg, expression),
   unsupportedMediaType: (msg: string) => fail(415, 'not-supported', msg),
   unprocessable: (issues: OperationOutcomeIssue[]) => new FhirError(422, outcome(...issues)),
   businessRule: (msg: string, expression?: string | string[]) => fail(422, 'business-rule', msg, expression),

@@ -239,6 +239,31 @@ function parseInclude(raw: string, name: string, iterate: boolean): IncludeRule 
   return { sourceType, param, targetType, iterate };
 }
 
+/**
+ * Bounds on one search's size. Each parameter, value and sort key becomes SQL of its own, so
+ * without them a single request (20,000 repeated parameters, 3,000 sort keys) runs for
+ * minutes or fails inside PostgreSQL; real clients stay far below them.
+ */
+export const SEARCH_LIMITS = { parameters: 100, valuesPerParameter: 1000, sortKeys: 10 };
+
+function assertSearchSize(params: [string, string][]): void {
+  if (params.length > SEARCH_LIMITS.parameters) {
+    throw errors.tooCostly(`A search takes at most ${SEARCH_LIMITS.parameters} parameters; this one has ${params.length}`);
+  }
+  let sortKeys = 0;
+  for (const [name, value] of params) {
+    // Counted on the raw text: an escaped comma (\,) only makes the count larger, never smaller.
+    const values = value.split(',').length;
+    if (values > SEARCH_LIMITS.valuesPerParameter) {
+      throw errors.tooCostly(`A search parameter takes at most ${SEARCH_LIMITS.valuesPerParameter} comma-separated values; ${name} has ${values}`, name);
+    }
+    if (name === '_sort') sortKeys += values;
+  }
+  if (sortKeys > SEARCH_LIMITS.sortKeys) {
+    throw errors.tooCostly(`_sort takes at most ${SEARCH_LIMITS.sortKeys} keys; this search has ${sortKeys}`, '_sort');
+  }
+}
+
 export function parseSearch(
   resourceTypes: string[],
   params: [string, string][],
@@ -257,6 +282,7 @@ export function parseSearch(
     ignoreEmpty?: boolean;
   }
 ): SearchQuery {
+  assertSearchSize(params);
   const ctx: Context = { strict: options.strict, warnings: [], maxCount: options.maxCount };
   const query: SearchQuery = {
     resourceTypes,

@@ -169,6 +169,24 @@ describe('operation inputs', () => {
   });
 });
 
+describe('search size', () => {
+  test('too many parameters, values or sort keys are 400 too-costly before any SQL runs (was 500 or minutes)', async () => {
+    const many = Array.from({ length: 101 }, (_, i) => `name=a${i}`).join('&');
+    expectOutcome(await client.get(`Patient?${many}`), 400, 'too-costly');
+    const form = Array.from({ length: 20000 }, (_, i) => `name=a${i}`).join('&');
+    expectOutcome(await postRaw('Patient/_search', form, 'application/x-www-form-urlencoded'), 400, 'too-costly');
+    const ids = Array.from({ length: 1001 }, (_, i) => `x${i}`).join(',');
+    expectOutcome(await client.get(`Patient?_id=${ids}`), 400, 'too-costly');
+    expectOutcome(await client.get(`Patient?_sort=${Array(2000).fill('name').join(',')}`), 400, 'too-costly');
+    expectOutcome(await client.get(`Patient?_sort=name,birthdate,gender,family,given,_id&_sort=-name,address,-_lastUpdated,phone,email`), 400, 'too-costly');
+    // At the limits, searches run.
+    const hundred = Array.from({ length: 100 }, (_, i) => `identifier=s|v${i}`).join('&');
+    expect((await client.get(`Patient?${hundred}`)).status).toBe(200);
+    expect((await client.get(`Patient?_id=${Array.from({ length: 1000 }, (_, i) => `x${i}`).join(',')}&_summary=count`)).status).toBe(200);
+    expect((await client.get('Patient?_sort=name,birthdate,gender,family,given,_id,-address,-_lastUpdated,phone,email')).status).toBe(200);
+  });
+});
+
 test('the server keeps serving, and Object.prototype is untouched', async () => {
   expect((await client.get('metadata')).status).toBe(200);
   expect(Object.keys(Object.prototype)).toEqual([]);
