@@ -54,6 +54,9 @@ export function loadDefinitions(): void {
   resourceTypes = (resources.entry ?? [])
     .map((e) => e.resource as StructureDefinition)
     .filter((sd) => sd?.resourceType === 'StructureDefinition' && sd.kind === 'resource' && !sd.abstract)
+    // The bundle also carries R4B's SubscriptionStatus (fhirVersion 4.3.0, the Subscriptions
+    // backport): not an R4 resource type (resource-types value set), so not served.
+    .filter((sd) => sd.fhirVersion?.startsWith('4.0'))
     .map((sd) => sd.type as string)
     .sort();
   resourceTypeSet = new Set(resourceTypes);
