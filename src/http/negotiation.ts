@@ -43,7 +43,9 @@ const WRONG_VERSION = 'this server serves FHIR R4 only (fhirVersion=4.0 or 4.0.1
 /** The media type of the response, from _format (which wins) or Accept; 406 for XML or anything else. */
 export function responseMediaType(format: string | undefined, accept: string | undefined): ResponseMediaType {
   if (format !== undefined) {
-    const type = format.split(';')[0].trim().toLowerCase();
+    // A + left unencoded in the query (_format=application/fhir+json, as clients and browsers
+    // commonly send it) arrives as a space; no media type contains one, so it is read as +.
+    const type = format.split(';')[0].trim().toLowerCase().replace(/ /g, '+');
     if (!isServedFhirVersion(format)) {
       throw errors.notAcceptable(`_format asks for fhirVersion=${fhirVersionOf(format)}; ${WRONG_VERSION}`);
     }

@@ -31,3 +31,15 @@ test('only R4 resource types are listed and served (not R4B\'s SubscriptionStatu
   expect(res.status).toBe(404);
   expect(res.body.issue[0].code).toBe('not-found');
 });
+
+test('_format=application/fhir+json with the + unencoded (read as a space) is JSON, not 406', async () => {
+  for (const [format, type] of [
+    ['application/fhir+json', 'application/fhir+json'],
+    ['application/json+fhir', 'application/fhir+json'],
+    ['application/fhir+json;+fhirVersion=4.0', 'application/fhir+json'],
+  ]) {
+    const res = await client.get(`metadata?_elements=fhirVersion&_format=${format}`);
+    expect([format, res.status, res.headers.get('content-type')]).toEqual([format, 200, `${type}; charset=utf-8`]);
+  }
+  expect((await client.get('metadata?_format=application/fhir+xml')).status).toBe(406);
+});
