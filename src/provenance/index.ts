@@ -8,7 +8,7 @@
 import type { Parameters as FhirParameters } from '@medplum/fhirtypes';
 import { CANONICAL_BASE } from '../fhir/canonical';
 import { getResourceTypeList } from '../fhir/definitions';
-import { inputValue } from '../fhir/operations/registry';
+import { inputValue, ownOperationDefinition } from '../fhir/operations/registry';
 import { errors } from '../fhir/outcome';
 import { parseInstantRange } from '../fhir/params';
 import type { ServerModule, Services } from '../services';
@@ -42,6 +42,21 @@ function registerOperations(services: Services): void {
   services.operations.register({
     name: 'verify-signature',
     definition: `${CANONICAL_BASE}/OperationDefinition/verify-signature`,
+    operationDefinition: ownOperationDefinition(
+      CANONICAL_BASE,
+      {
+        name: 'verify-signature',
+        title: 'Verify the signatures of a Provenance or of a resource\'s versions',
+        description:
+          'On a Provenance: checks every signature against the target versions as stored now. On another resource: the same for the Provenance of every version (or of one version).',
+        affectsState: false,
+        levels: ['instance'],
+      },
+      [
+        ['version', 'in', 0, '1', 'string', 'Only this version of the resource (not on a Provenance)'],
+        ['return', 'out', 1, '1', 'Parameters', 'result (boolean), one provenance part per Provenance checked, and issues (an OperationOutcome)'],
+      ]
+    ),
     instance: true,
     // Every type that has Provenances (AuditEvents have none), and Provenance itself.
     resourceTypes: getResourceTypeList().filter((type) => type === 'Provenance' || !UNPROVENANCED.has(type)),
@@ -58,6 +73,24 @@ function registerOperations(services: Services): void {
   services.operations.register({
     name: 'verify-chain',
     definition: `${CANONICAL_BASE}/OperationDefinition/verify-chain`,
+    operationDefinition: ownOperationDefinition(
+      CANONICAL_BASE,
+      {
+        name: 'verify-chain',
+        title: 'Verify the Provenance hash chains',
+        description:
+          'Walks the Provenance hash chains (all, or narrowed to a patient, a time range of recorded, or one chain): each Provenance present, unaltered, validly signed and in place, and every resource version in scope has its Provenance.',
+        affectsState: false,
+        levels: ['system'],
+      },
+      [
+        ['patient', 'in', 0, '1', 'string', 'Only the Provenances of this patient\'s record (id or Patient/id)'],
+        ['start', 'in', 0, '1', 'dateTime', 'Only Provenances recorded at or after this time'],
+        ['end', 'in', 0, '1', 'dateTime', 'Only Provenances recorded before or at this time'],
+        ['chain', 'in', 0, '1', 'integer', 'Only this chain'],
+        ['return', 'out', 1, '1', 'Parameters', 'result (boolean), checked, one chain part per chain, and issues (an OperationOutcome)'],
+      ]
+    ),
     system: true,
     affectsState: false,
     async handler(ctx, _req, _target, input) {

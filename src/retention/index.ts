@@ -11,6 +11,7 @@ import type { Encounter, Resource } from '@medplum/fhirtypes';
 import type { RequestContext } from '../fhir/context';
 import { CANONICAL_BASE } from '../fhir/canonical';
 import { errors, informational } from '../fhir/outcome';
+import { ownOperationDefinition } from '../fhir/operations/registry';
 import { ridOf } from '../store/rid';
 import { sql } from '../store/sql';
 import type { ServerModule, Services } from '../services';
@@ -90,6 +91,18 @@ export const retentionModule: ServerModule = {
     services.operations.register({
       name: 'expunge',
       definition: `${CANONICAL_BASE}/OperationDefinition/expunge`,
+      operationDefinition: ownOperationDefinition(
+        CANONICAL_BASE,
+        {
+          name: 'expunge',
+          title: 'Expunge a resource',
+          description:
+            'Removes every version of the resource permanently, only after its legal retention period has ended, and only for callers the access policy allows (the admin scope). AuditEvent and Provenance resources cannot be expunged.',
+          affectsState: true,
+          levels: ['instance'],
+        },
+        [['return', 'out', 1, '1', 'OperationOutcome', 'How many versions were removed']]
+      ),
       instance: true,
       affectsState: true,
       async handler(ctx, _req, target) {

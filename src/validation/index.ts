@@ -36,7 +36,12 @@ export const validationModule: ServerModule = {
     packs.set(services, pack);
   },
   async start(services) {
-    const stored = await storePack(services, packs.get(services) ?? []);
+    // The server's own OperationDefinitions are stored with the pack (operations are all
+    // registered by now: every module installs before any starts).
+    const operationDefinitions = services.operations
+      .list()
+      .flatMap((op) => (op.operationDefinition ? [{ resource: op.operationDefinition, file: `operation $${op.name}` }] : []));
+    const stored = await storePack(services, [...(packs.get(services) ?? []), ...operationDefinitions]);
     packs.delete(services);
     if (stored.written.length || stored.unchanged) {
       logger.info('profile pack stored', { written: stored.written.length, unchanged: stored.unchanged });

@@ -43,3 +43,28 @@ test('_format=application/fhir+json with the + unencoded (read as a space) is JS
   }
   expect((await client.get('metadata?_format=application/fhir+xml')).status).toBe(406);
 });
+
+test('every operation canonical is HL7\'s or an OperationDefinition served here that matches the statement', async () => {
+  const listed = new Map<string, { name: string; levels: Set<string> }>();
+  const note = (op: any, level: string) => {
+    const entry = listed.get(op.definition) ?? { name: op.name, levels: new Set<string>() };
+    entry.levels.add(level);
+    listed.set(op.definition, entry);
+  };
+  for (const op of statement.rest[0].operation ?? []) note(op, 'system');
+  for (const r of statement.rest[0].resource) for (const op of r.operation ?? []) note(op, 'resource');
+  const own = [...listed.keys()].filter((url) => !url.startsWith('http://hl7.org/fhir/OperationDefinition/'));
+  expect(own.length).toBeGreaterThan(0);
+  for (const url of own) {
+    const found = await client.get(`OperationDefinition?url=${encodeURIComponent(url)}`);
+    expect([url, found.body.total]).toEqual([url, 1]);
+    const definition = found.body.entry[0].resource;
+    expect(definition.code).toBe(listed.get(url)!.name);
+    expect(definition.status).toBe('active');
+    if (listed.get(url)!.levels.has('system')) expect(definition.system).toBe(true);
+    const read = await client.get(`OperationDefinition/${definition.id}`);
+    expect(read.status).toBe(200);
+    const valid = await client.post('OperationDefinition/$validate', definition);
+    expect(valid.body.issue.filter((i: any) => i.severity === 'error')).toEqual([]);
+  }
+});

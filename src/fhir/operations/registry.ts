@@ -3,7 +3,7 @@
  * operations here; the router dispatches to them and the CapabilityStatement lists them,
  * so what is advertised is exactly what is registered.
  */
-import type { Parameters, ParametersParameter } from '@medplum/fhirtypes';
+import type { OperationDefinition, Parameters, ParametersParameter } from '@medplum/fhirtypes';
 import type { FhirRequest, FhirResponse, RequestContext } from '../context';
 import { errors } from '../outcome';
 
@@ -17,6 +17,12 @@ export interface Operation {
   name: string;
   /** Canonical URL of its OperationDefinition, for the CapabilityStatement. */
   definition: string;
+  /**
+   * The OperationDefinition itself, for this server's own operations (HL7's canonicals resolve
+   * at hl7.org, ours would resolve nowhere): stored at start-up, so that the canonical named in
+   * the CapabilityStatement can be read at OperationDefinition/[name] and found by url.
+   */
+  operationDefinition?: OperationDefinition;
   system?: boolean;
   type?: boolean;
   instance?: boolean;
@@ -108,4 +114,46 @@ export function inputValue(input: Parameters, name: string): unknown {
     }
   }
   return undefined;
+}
+
+/** One parameter of an OperationDefinition: name, in|out, min, max, type, documentation. */
+export type OperationParameterSpec = [string, 'in' | 'out', number, string, string, string];
+
+/**
+ * The OperationDefinition of one of this server's own operations (status active, kind
+ * operation), at `<CANONICAL_BASE>/OperationDefinition/<name>` and stored with id <name>.
+ */
+export function ownOperationDefinition(
+  canonicalBase: string,
+  op: Pick<Operation, 'name' | 'affectsState'> & { title: string; description: string; levels: OperationLevel[]; resource?: string[] },
+  parameters: OperationParameterSpec[]
+): OperationDefinition {
+  return {
+    resourceType: 'OperationDefinition',
+    id: op.name,
+    url: `${canonicalBase}/OperationDefinition/${op.name}`,
+    name: op.name
+      .split('-')
+      .map((w) => w.charAt(0).toUpperCase() + w.slice(1))
+      .join(''),
+    title: op.title,
+    status: 'active',
+    kind: 'operation',
+    publisher: 'fhir-server contributors',
+    description: op.description,
+    affectsState: op.affectsState,
+    code: op.name,
+    ...(op.resource && { resource: op.resource as OperationDefinition['resource'] }),
+    system: op.levels.includes('system'),
+    type: op.levels.includes('type'),
+    instance: op.levels.includes('instance'),
+    parameter: parameters.map(([name, use, min, max, type, documentation]) => ({
+      name,
+      use,
+      min,
+      max,
+      documentation,
+      type: type as 'string',
+    })),
+  };
 }
