@@ -22,7 +22,12 @@ export function buildCapabilityStatement(services: Services): CapabilityStatemen
   const ops = operations.list();
   const resources: CapabilityStatementRestResource[] = getResourceTypeList().map((type) => {
     const searchCapability = search.capability(type);
-    const typeOps = ops.filter((op) => (op.type || op.instance) && (!op.resourceTypes || op.resourceTypes.includes(type)));
+    const immutable = services.immutableTypes.has(type);
+    // Instance operations that change state are refused on immutable types (router.ts), so not listed.
+    const typeOps = ops.filter(
+      (op) =>
+        (op.type || (op.instance && !(immutable && op.affectsState))) && (!op.resourceTypes || op.resourceTypes.includes(type))
+    );
     return {
       type: type as CapabilityStatementRestResource['type'],
       profile: `http://hl7.org/fhir/StructureDefinition/${type}`,

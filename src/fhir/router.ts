@@ -173,6 +173,12 @@ async function dispatch(ctx: RequestContext, req: FhirRequest, route: Route): Pr
   if (resourceType && CHANGES.has(route.interaction) && ctx.services.immutableTypes.has(resourceType)) {
     throw errors.methodNotAllowed(`${resourceType} resources cannot be changed or deleted`, ['GET', 'POST']);
   }
+  // Nor by an operation on one of them that changes state ($meta-add, $meta-delete, $expunge):
+  // that would be an update by another name. No method can call it there (an empty Allow).
+  const op = route.operation && ctx.services.operations.find(route.operation.name, route.operation.level, resourceType);
+  if (id && op?.affectsState && ctx.services.immutableTypes.has(resourceType!)) {
+    throw errors.methodNotAllowed(`${resourceType} resources cannot be changed or deleted, so $${op.name} is not available on them`, []);
+  }
   switch (route.interaction) {
     case 'capabilities':
       return capabilities(ctx, req);
@@ -202,10 +208,8 @@ async function dispatch(ctx: RequestContext, req: FhirRequest, route: Route): Pr
     case 'batch':
     case 'transaction':
       return processBundle(ctx, req);
-    case 'operation': {
-      const op = ctx.services.operations.find(route.operation!.name, route.operation!.level, resourceType)!;
-      return op.handler(ctx, req, { resourceType, id }, operationInput(req));
-    }
+    case 'operation':
+      return op!.handler(ctx, req, { resourceType, id }, operationInput(req));
   }
 }
 

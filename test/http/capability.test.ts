@@ -68,3 +68,25 @@ test('every operation canonical is HL7\'s or an OperationDefinition served here 
     expect(valid.body.issue.filter((i: any) => i.severity === 'error')).toEqual([]);
   }
 });
+
+test('AuditEvent and Provenance: operations that would change them are refused (405) and not listed', async () => {
+  const meta = { resourceType: 'Parameters', parameter: [{ name: 'meta', valueMeta: { tag: [{ system: 'http://example.org/t', code: 'x' }] } }] };
+  for (const type of ['AuditEvent', 'Provenance']) {
+    const listed = statement.rest[0].resource.find((r: any) => r.type === type).operation.map((op: any) => op.name);
+    expect([type, listed]).toEqual([type, expect.arrayContaining(['meta', 'validate'])]);
+    for (const name of ['meta-add', 'meta-delete', 'expunge']) expect([type, listed]).toEqual([type, expect.not.arrayContaining([name])]);
+    const target = (await client.get(`${type}?_count=1`)).body.entry[0].resource;
+    for (const name of ['meta-add', 'meta-delete', 'expunge']) {
+      const res = await client.post(`${type}/${target.id}/$${name}`, meta);
+      expect([type, name, res.status]).toEqual([type, name, 405]);
+      expect(res.body.issue[0].code).toBe('not-supported');
+      expect(res.headers.get('allow')).toBe('');
+    }
+    const history = (await client.get(`${type}/${target.id}/_history`)).body;
+    expect([type, history.total]).toEqual([type, 1]);
+    expect((await client.get(`${type}/${target.id}/$meta`)).status).toBe(200);
+  }
+  // Other types keep them.
+  const patient = statement.rest[0].resource.find((r: any) => r.type === 'Patient').operation.map((op: any) => op.name);
+  expect(patient).toEqual(expect.arrayContaining(['meta-add', 'meta-delete', 'expunge']));
+});
