@@ -9,6 +9,7 @@ import type {
   CapabilityStatementRestResourceSearchParam,
   OperationOutcomeIssue,
   Resource,
+  TerminologyCapabilities,
 } from '@medplum/fhirtypes';
 import type { PoolClient } from 'pg';
 import type { Request } from 'express';
@@ -196,6 +197,8 @@ export interface Services {
   immutableTypes: Set<string>;
   /** Additions to the CapabilityStatement from modules (security, supported profiles). */
   capabilityContributors: ((statement: CapabilityStatement, config: Config) => void)[];
+  /** GET /metadata?mode=terminology, from the terminology module; unset: that mode is refused (400). */
+  terminologyCapabilities?: (software: { name: string; version: string }) => TerminologyCapabilities;
   /** Run before the server stops (close pools, flush queues). */
   onClose: (() => Promise<void>)[];
 }

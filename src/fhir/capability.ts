@@ -88,8 +88,11 @@ export async function capabilities(ctx: RequestContext, req: FhirRequest): Promi
     cache.set(ctx.services, statement);
   }
   const mode = paramValue(req, 'mode');
+  if (mode === 'terminology' && ctx.services.terminologyCapabilities) {
+    return { status: 200, resource: ctx.services.terminologyCapabilities({ name: SOFTWARE_NAME, version: SOFTWARE_VERSION }) };
+  }
   if (mode !== undefined && mode !== 'full') {
-    throw errors.badRequest(`mode=${mode} is not supported; only the full CapabilityStatement is available`, 'mode');
+    throw errors.badRequest(`mode=${mode} is not supported; only the full CapabilityStatement and mode=terminology are available`, 'mode');
   }
   // _summary and _elements as for a read (search.html 3.1.1.5.8): clients ask for
   // _summary=true to skip the per-type interactions and search parameters (about 1 MB).

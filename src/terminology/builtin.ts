@@ -116,6 +116,13 @@ export class BuiltinCatalog {
     return (this.byUrl.get(type)?.get(url) ?? []).map((r) => r.version ?? '(none)');
   }
 
+  /** The built-in code systems whose every concept is here (content complete), with their versions. */
+  completeCodeSystems(): { url: string; versions: string[] }[] {
+    return [...(this.byUrl.get('CodeSystem') ?? [])]
+      .filter(([, versions]) => (versions[versions.length - 1] as CodeSystem).content === 'complete')
+      .map(([url, versions]) => ({ url, versions: versions.flatMap((v) => (v.version ? [v.version] : [])) }));
+  }
+
   /** The code system URL an alias (urn:oid:..., a NamingSystem id) stands for. */
   alias(system: string): string | undefined {
     for (const form of idForms(system)) {

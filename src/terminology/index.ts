@@ -6,6 +6,7 @@
  */
 import type { ServerModule } from '../services';
 import { builtinCatalog } from './builtin';
+import { terminologyCapabilities } from './capabilities';
 import { codeSystemOperations } from './operations/code-system';
 import { conceptMapOperations } from './operations/concept-map';
 import { valueSetOperations } from './operations/value-set';
@@ -20,6 +21,7 @@ export const terminologyModule: ServerModule = {
     const terminology = new Terminology(() => builtinCatalog(config.profilesDir), new StoredTerminology(services), config.terminologyMaxExpansion);
     services.terminology = new TerminologyServiceImpl(terminology);
     services.writeHooks.push(generationHook);
+    services.terminologyCapabilities = (software) => terminologyCapabilities(terminology.builtin, config, software);
     for (const operation of [...codeSystemOperations(terminology), ...valueSetOperations(terminology), ...conceptMapOperations(terminology)]) {
       services.operations.register(operation);
     }

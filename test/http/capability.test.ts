@@ -90,3 +90,23 @@ test('AuditEvent and Provenance: operations that would change them are refused (
   const patient = statement.rest[0].resource.find((r: any) => r.type === 'Patient').operation.map((op: any) => op.name);
   expect(patient).toEqual(expect.arrayContaining(['meta-add', 'meta-delete', 'expunge']));
 });
+
+test('mode=terminology answers a valid TerminologyCapabilities; other modes are 400', async () => {
+  const res = await client.get('metadata?mode=terminology');
+  expect(res.status).toBe(200);
+  const tc = res.body;
+  expect(tc).toMatchObject({ resourceType: 'TerminologyCapabilities', status: 'active', kind: 'instance', implementation: { url: server.baseUrl } });
+  const systems = tc.codeSystem.map((c: any) => c.uri);
+  expect(systems).toEqual(expect.arrayContaining(['http://hl7.org/fhir/administrative-gender', 'http://terminology.hl7.org/CodeSystem/v3-ActCode']));
+  // SNOMED CT and LOINC are not loaded (content not-present): not claimed.
+  expect(systems).not.toContain('http://snomed.info/sct');
+  expect(systems).not.toContain('http://loinc.org');
+  // What it claims holds: a code of a listed system is decided.
+  const lookup = await client.get('CodeSystem/$lookup?system=http://hl7.org/fhir/administrative-gender&code=female');
+  expect(lookup.status).toBe(200);
+  const valid = await client.post('TerminologyCapabilities/$validate', tc);
+  expect(valid.body.issue.filter((i: any) => i.severity === 'error')).toEqual([]);
+  const other = await client.get('metadata?mode=normative');
+  expect(other.status).toBe(400);
+  expect(other.body.issue[0].code).toBe('invalid');
+});
