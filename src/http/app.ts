@@ -54,7 +54,11 @@ export function createApp(services: Services, routers: ModuleRouter[] = []): exp
     res.setHeader('Access-Control-Expose-Headers', CORS_EXPOSE_HEADERS);
     if (req.method === 'OPTIONS') {
       res.setHeader('Access-Control-Allow-Methods', 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS');
-      res.setHeader('Access-Control-Allow-Headers', CORS_ALLOW_HEADERS);
+      // The headers a browser app asks for are allowed too (X-Requested-With, Cache-Control,
+      // a vendor's client id...): with no credentials by cookie and Allow-Origin *, allowing a
+      // request header gives a page nothing it could not send itself from a server.
+      const requested = header(req, 'access-control-request-headers')?.trim();
+      res.setHeader('Access-Control-Allow-Headers', requested ? `${CORS_ALLOW_HEADERS}, ${requested}` : CORS_ALLOW_HEADERS);
       res.setHeader('Access-Control-Max-Age', '86400');
       res.status(204).end();
       return;

@@ -110,3 +110,23 @@ test('mode=terminology answers a valid TerminologyCapabilities; other modes are 
   expect(other.status).toBe(400);
   expect(other.body.issue[0].code).toBe('invalid');
 });
+
+test('CORS: a browser SMART app\'s preflight is allowed with the headers it asks for; FHIR headers are exposed', async () => {
+  const preflight = await fetch(`${server.baseUrl}/Patient/123`, {
+    method: 'OPTIONS',
+    headers: { Origin: 'https://app.example', 'Access-Control-Request-Method': 'PUT', 'Access-Control-Request-Headers': 'authorization,content-type,if-match,x-requested-with' },
+  });
+  expect(preflight.status).toBe(204);
+  expect(preflight.headers.get('access-control-allow-origin')).toBe('*');
+  expect(preflight.headers.get('access-control-allow-methods')).toEqual(expect.stringContaining('PUT'));
+  const allowed = preflight.headers.get('access-control-allow-headers')!.toLowerCase().split(/\s*,\s*/);
+  expect(allowed).toEqual(expect.arrayContaining(['authorization', 'content-type', 'if-match', 'if-none-exist', 'prefer', 'x-requested-with']));
+  const created = await fetch(`${server.baseUrl}/Patient`, {
+    method: 'POST',
+    headers: { Origin: 'https://app.example', Authorization: `Bearer ${server.token}`, 'Content-Type': 'application/fhir+json' },
+    body: JSON.stringify({ resourceType: 'Patient' }),
+  });
+  expect(created.headers.get('access-control-allow-origin')).toBe('*');
+  const exposed = created.headers.get('access-control-expose-headers')!.toLowerCase().split(/\s*,\s*/);
+  expect(exposed).toEqual(expect.arrayContaining(['location', 'content-location', 'etag', 'last-modified', 'www-authenticate']));
+});
