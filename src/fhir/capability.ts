@@ -5,7 +5,7 @@
  */
 import type { CapabilityStatement, CapabilityStatementRestResource } from '@medplum/fhirtypes';
 import type { FhirRequest, FhirResponse, RequestContext } from './context';
-import { getResourceTypeList } from './definitions';
+import { getResourceTypeList, hasRestEndpoint } from './definitions';
 import { errors } from './outcome';
 import { paramValue } from './params';
 import { parseElements, parseSummary, subsetResource } from './summary';
@@ -20,7 +20,7 @@ const cache = new WeakMap<Services, CapabilityStatement>();
 export function buildCapabilityStatement(services: Services): CapabilityStatement {
   const { config, operations, search } = services;
   const ops = operations.list();
-  const resources: CapabilityStatementRestResource[] = getResourceTypeList().map((type) => {
+  const resources: CapabilityStatementRestResource[] = getResourceTypeList().filter(hasRestEndpoint).map((type) => {
     const searchCapability = search.capability(type);
     const immutable = services.immutableTypes.has(type);
     // Instance operations that change state are refused on immutable types (router.ts), so not listed.

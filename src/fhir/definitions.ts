@@ -78,6 +78,15 @@ export function getResourceTypeList(): readonly string[] {
   return resourceTypes;
 }
 
+/**
+ * Whether the type has a RESTful endpoint. Parameters has none: "a non-persisted resource used to
+ * pass information into and back from an operation ... there is no RESTful endpoint associated
+ * with it" (parameters.html). It stays a known type (operation bodies, Bundle entries).
+ */
+export function hasRestEndpoint(type: string): boolean {
+  return type !== 'Parameters';
+}
+
 export function isKnownResourceType(type: string): boolean {
   return resourceTypeSet.has(type);
 }

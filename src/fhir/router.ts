@@ -5,7 +5,7 @@
  */
 import type { FhirRequest, FhirResponse, Interaction, RequestContext } from './context';
 import type { AuditRecord } from './context';
-import { isKnownResourceType } from './definitions';
+import { hasRestEndpoint, isKnownResourceType } from './definitions';
 import { errors, FhirError, toFhirError } from './outcome';
 import { operationInput, type OperationLevel } from './operations/registry';
 import { assertParamsText, decodePathSegment, ID_PATTERN } from './params';
@@ -38,6 +38,9 @@ function methodNotAllowed(req: FhirRequest, allowed: string[]): never {
 function checkType(type: string): void {
   if (!isKnownResourceType(type)) {
     throw errors.notFound(`Unknown resource type "${type}"`);
+  }
+  if (!hasRestEndpoint(type)) {
+    throw errors.notFound(`${type} has no RESTful endpoint: it only carries the input and output of operations`);
   }
 }
 

@@ -25,7 +25,7 @@ test('the CapabilityStatement passes the server\'s own $validate with no error',
 
 test('only R4 resource types are listed and served (not R4B\'s SubscriptionStatus)', async () => {
   const types = statement.rest[0].resource.map((r: any) => r.type);
-  expect(types).toHaveLength(146);
+  expect(types).toHaveLength(145);
   expect(types).not.toContain('SubscriptionStatus');
   const res = await client.post('SubscriptionStatus', { resourceType: 'SubscriptionStatus', status: 'active', type: 'heartbeat' });
   expect(res.status).toBe(404);
@@ -129,4 +129,19 @@ test('CORS: a browser SMART app\'s preflight is allowed with the headers it asks
   expect(created.headers.get('access-control-allow-origin')).toBe('*');
   const exposed = created.headers.get('access-control-expose-headers')!.toLowerCase().split(/\s*,\s*/);
   expect(exposed).toEqual(expect.arrayContaining(['location', 'content-location', 'etag', 'last-modified', 'www-authenticate']));
+});
+
+test('Parameters has no RESTful endpoint (parameters.html): not listed, 404 on its paths, still accepted as an operation body', async () => {
+  expect(statement.rest[0].resource.map((r: any) => r.type)).not.toContain('Parameters');
+  const body = { resourceType: 'Parameters', parameter: [{ name: 'x', valueString: 'y' }] };
+  for (const [method, path] of [['POST', 'Parameters'], ['GET', 'Parameters'], ['GET', 'Parameters/1'], ['PUT', 'Parameters/1'], ['GET', 'Parameters/_history']]) {
+    const res = await client.request(method, path, method === 'GET' ? {} : { body: { ...body, ...(path.endsWith('/1') && { id: '1' }) } });
+    expect([method, path, res.status]).toEqual([method, path, 404]);
+    expect(res.body.issue[0].code).toBe('not-found');
+  }
+  const lookup = await client.post('CodeSystem/$lookup', {
+    resourceType: 'Parameters',
+    parameter: [{ name: 'system', valueUri: 'http://hl7.org/fhir/administrative-gender' }, { name: 'code', valueCode: 'male' }],
+  });
+  expect(lookup.status).toBe(200);
 });
