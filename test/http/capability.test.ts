@@ -145,3 +145,23 @@ test('Parameters has no RESTful endpoint (parameters.html): not listed, 404 on i
   });
   expect(lookup.status).toBe(200);
 });
+
+test('profiles and search parameter definitions named by the statement are HL7\'s or served here', async () => {
+  const profiles = new Set<string>();
+  const params = new Set<string>();
+  for (const r of statement.rest[0].resource) {
+    for (const url of [r.profile, ...(r.supportedProfile ?? [])]) if (url) profiles.add(url);
+    for (const sp of r.searchParam ?? []) if (sp.definition) params.add(sp.definition);
+  }
+  for (const sp of statement.rest[0].searchParam ?? []) if (sp.definition) params.add(sp.definition);
+  const own = (urls: Set<string>, hl7: string) => [...urls].filter((u) => !u.startsWith(hl7));
+  const ownProfiles = own(profiles, 'http://hl7.org/fhir/StructureDefinition/');
+  const ownParams = own(params, 'http://hl7.org/fhir/SearchParameter/');
+  expect(ownProfiles.length + ownParams.length).toBeGreaterThan(0);
+  for (const [type, urls] of [['StructureDefinition', ownProfiles], ['SearchParameter', ownParams]] as const) {
+    for (const url of urls) {
+      const found = await client.get(`${type}?url=${encodeURIComponent(url)}&_summary=count`);
+      expect([url, found.body.total]).toEqual([url, 1]);
+    }
+  }
+});
