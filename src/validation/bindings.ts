@@ -31,6 +31,8 @@ const GRAMMARS: Record<string, { system: string; what: string; test: (code: stri
   'http://hl7.org/fhir/ValueSet/mimetypes': { system: 'urn:ietf:bcp:13', what: 'a media type (BCP 13)', test: (code) => MEDIA_TYPE.test(code) },
 };
 
+const SIMPLE_FORMATS = new Set(['xml', 'json', 'ttl']);
+
 function codingOf(value: Coding): CodeToCheck {
   return { system: value.system, code: value.code, display: value.display, version: value.version };
 }
@@ -87,6 +89,9 @@ async function check(walk: Walk, el: ElementNode, type: string, value: unknown, 
   const grammar = GRAMMARS[vs.split('|')[0]];
   if (grammar) {
     if (codes.some((c) => (c.system === undefined || c.system === grammar.system) && typeof c.code === 'string' && grammar.test(c.code))) return;
+    // CapabilityStatement.format: "'xml', 'json' and 'ttl' are allowed, which describe the simple
+    // encodings described in the specification" (its definition); other values are media types.
+    if (el.path === 'CapabilityStatement.format' && codes.every((c) => SIMPLE_FORMATS.has(c.code as string))) return;
     // A warning even for a required binding, as before the grammar was checked: official R4
     // examples ("json" as a TestScript contentType) and much exchanged data use short names.
     walk.report('warning', 'code-invalid', `${el.path}: ${codes.map(label).join(', ')} is not ${grammar.what}, so not in the value set ${vs} (${strength} binding)`, path);

@@ -21,6 +21,11 @@ test('the CapabilityStatement passes the server\'s own $validate with no error',
   expect(res.status).toBe(200);
   const errors = res.body.issue.filter((i: any) => i.severity === 'error' || i.severity === 'fatal');
   expect(errors).toEqual([]);
+  // format "json" is allowed by CapabilityStatement.format's definition: not even a warning.
+  expect(statement.format).toContain('json');
+  expect(res.body.issue.filter((i: any) => i.code === 'code-invalid')).toEqual([]);
+  const other = await client.post('CapabilityStatement/$validate', { ...statement, format: ['application/fhir+json', 'fhir-json'] });
+  expect(other.body.issue.filter((i: any) => i.code === 'code-invalid')).toHaveLength(1);
 });
 
 test('only R4 resource types are listed and served (not R4B\'s SubscriptionStatus)', async () => {
