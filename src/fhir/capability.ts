@@ -54,6 +54,11 @@ export function buildCapabilityStatement(services: Services): CapabilityStatemen
     status: 'active',
     date: new Date().toISOString(),
     publisher: 'fhir-server contributors',
+    // A narrative, as every DomainResource should have one (dom-6; validators warn without).
+    text: {
+      status: 'generated',
+      div: `<div xmlns="http://www.w3.org/1999/xhtml"><p>${SOFTWARE_NAME} ${SOFTWARE_VERSION}: FHIR R4 (4.0.1) server at ${escapeXhtml(config.baseUrl)}, ${resources.length} resource types, JSON only.</p></div>`,
+    },
     kind: 'instance',
     software: { name: SOFTWARE_NAME, version: SOFTWARE_VERSION },
     implementation: { description: 'FHIR R4 server on PostgreSQL', url: config.baseUrl },
@@ -74,6 +79,10 @@ export function buildCapabilityStatement(services: Services): CapabilityStatemen
     contribute(statement, config);
   }
   return statement;
+}
+
+function escapeXhtml(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
 /** Rebuilds the statement on next request (after search parameters changed at run time). */

@@ -24,6 +24,8 @@ test('the CapabilityStatement passes the server\'s own $validate with no error',
   // format "json" is allowed by CapabilityStatement.format's definition: not even a warning.
   expect(statement.format).toContain('json');
   expect(res.body.issue.filter((i: any) => i.code === 'code-invalid')).toEqual([]);
+  // It has a narrative (dom-6).
+  expect(res.body.issue.filter((i: any) => /dom-6/.test(i.diagnostics))).toEqual([]);
   const other = await client.post('CapabilityStatement/$validate', { ...statement, format: ['application/fhir+json', 'fhir-json'] });
   expect(other.body.issue.filter((i: any) => i.code === 'code-invalid')).toHaveLength(1);
 });
