@@ -20,7 +20,16 @@ const cache = new WeakMap<Services, CapabilityStatement>();
 export function buildCapabilityStatement(services: Services): CapabilityStatement {
   const { config, operations, search } = services;
   const ops = operations.list();
-  const resources: CapabilityStatementRestResource[] = getResourceTypeList().filter(hasRestEndpoint).map((type) => {
+  const resources: CapabilityStatementRestResource[] = getResourceTypeList().map((type) => {
+    if (!hasRestEndpoint(type)) {
+      // No interactions (Parameters): only its type-level operations answer.
+      const typeOnly = ops.filter((op) => op.type && (!op.resourceTypes || op.resourceTypes.includes(type)));
+      return {
+        type: type as CapabilityStatementRestResource['type'],
+        profile: `http://hl7.org/fhir/StructureDefinition/${type}`,
+        ...(typeOnly.length && { operation: typeOnly.map((op) => ({ name: op.name, definition: op.definition })) }),
+      };
+    }
     const searchCapability = search.capability(type);
     const immutable = services.immutableTypes.has(type);
     // Instance operations that change state are refused on immutable types (router.ts), so not listed.

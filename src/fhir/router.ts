@@ -39,6 +39,10 @@ function checkType(type: string): void {
   if (!isKnownResourceType(type)) {
     throw errors.notFound(`Unknown resource type "${type}"`);
   }
+}
+
+/** Parameters has no RESTful interactions; only its type-level operations ($validate) answer. */
+function checkRestEndpoint(type: string): void {
   if (!hasRestEndpoint(type)) {
     throw errors.notFound(`${type} has no RESTful endpoint: it only carries the input and output of operations`);
   }
@@ -103,6 +107,7 @@ export function resolveRoute(ctx: RequestContext, req: FhirRequest): Route {
 
   const resourceType = first;
   checkType(resourceType);
+  if (segments.length !== 2 || !second.startsWith('$')) checkRestEndpoint(resourceType);
   if (segments.length === 1) {
     switch (method) {
       case 'GET':
@@ -159,7 +164,10 @@ export function resolveRoute(ctx: RequestContext, req: FhirRequest): Route {
   }
   if (segments.length === 3 && COMPARTMENT_TYPES.has(resourceType)) {
     if (method !== 'GET') methodNotAllowed(req, ['GET']);
-    if (third !== '*') checkType(third);
+    if (third !== '*') {
+      checkType(third);
+      checkRestEndpoint(third);
+    }
     return {
       interaction: 'search',
       resourceType: third === '*' ? undefined : third,

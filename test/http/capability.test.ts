@@ -32,7 +32,7 @@ test('the CapabilityStatement passes the server\'s own $validate with no error',
 
 test('only R4 resource types are listed and served (not R4B\'s SubscriptionStatus)', async () => {
   const types = statement.rest[0].resource.map((r: any) => r.type);
-  expect(types).toHaveLength(145);
+  expect(types).toHaveLength(146);
   expect(types).not.toContain('SubscriptionStatus');
   const res = await client.post('SubscriptionStatus', { resourceType: 'SubscriptionStatus', status: 'active', type: 'heartbeat' });
   expect(res.status).toBe(404);
@@ -138,8 +138,14 @@ test('CORS: a browser SMART app\'s preflight is allowed with the headers it asks
   expect(exposed).toEqual(expect.arrayContaining(['location', 'content-location', 'etag', 'last-modified', 'www-authenticate']));
 });
 
-test('Parameters has no RESTful endpoint (parameters.html): not listed, 404 on its paths, still accepted as an operation body', async () => {
-  expect(statement.rest[0].resource.map((r: any) => r.type)).not.toContain('Parameters');
+test('Parameters has no RESTful endpoint (parameters.html): listed with no interactions, 404 on its paths, its $validate and operation bodies work', async () => {
+  const listed = statement.rest[0].resource.find((r: any) => r.type === 'Parameters');
+  expect(listed.interaction).toBeUndefined();
+  expect(listed.searchParam).toBeUndefined();
+  // Type-level operations only ($validate, $meta); nothing on instances, which do not exist.
+  expect(listed.operation.map((op: any) => op.name).sort()).toEqual(['meta', 'validate']);
+  expect((await client.post('Parameters/$validate', { resourceType: 'Parameters' })).status).toBe(200);
+  expect((await client.get('Patient/1/Parameters')).status).toBe(404);
   const body = { resourceType: 'Parameters', parameter: [{ name: 'x', valueString: 'y' }] };
   for (const [method, path] of [['POST', 'Parameters'], ['GET', 'Parameters'], ['GET', 'Parameters/1'], ['PUT', 'Parameters/1'], ['GET', 'Parameters/_history']]) {
     const res = await client.request(method, path, method === 'GET' ? {} : { body: { ...body, ...(path.endsWith('/1') && { id: '1' }) } });
