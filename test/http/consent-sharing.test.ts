@@ -95,7 +95,7 @@ test('every write path records the custodian: users, transaction entries, client
 });
 
 /** Resources outside every patient compartment that every institution sees. */
-const SHARED = /^(Organization|Practitioner|CodeSystem|ValueSet|ConceptMap|NamingSystem|StructureDefinition|SearchParameter|ImplementationGuide)\//;
+const SHARED = /^(Organization|Practitioner|CodeSystem|ValueSet|ConceptMap|NamingSystem|StructureDefinition|SearchParameter|ImplementationGuide|OperationDefinition)\//;
 
 describe('without consent', () => {
   test('hospital B sees only its own records of the patient, through every path', async () => {
