@@ -3,29 +3,12 @@
  * reference (incl. chains and _has), composite, :missing, _id, _lastUpdated, _tag.
  */
 import { startTestServer, type TestServer } from '../helpers/server';
-import { FhirTestClient } from '../helpers/fhir-client';
+import type { FhirTestClient } from '../helpers/fhir-client';
+import { keyedFixtures } from '../helpers/keyed-fixtures';
 
 let server: TestServer;
 let client: FhirTestClient;
-const ids: Record<string, string> = {};
-
-async function create(key: string, resource: Record<string, unknown>) {
-  const res = await client.post(resource.resourceType as string, resource);
-  if (res.status !== 201) throw new Error(`${key}: ${res.status} ${JSON.stringify(res.body)}`);
-  ids[key] = res.body.id;
-  return res.body;
-}
-
-/** The ids (by fixture key) a search returns as matches. */
-async function search(query: string, headers?: Record<string, string>): Promise<string[]> {
-  const res = await client.get(query, headers);
-  if (res.status !== 200) throw new Error(`${query}: ${res.status} ${JSON.stringify(res.body.issue)}`);
-  const byId = new Map(Object.entries(ids).map(([k, v]) => [v, k]));
-  return res.body.entry
-    ?.filter((e: any) => e.search.mode === 'match')
-    .map((e: any) => byId.get(e.resource.id) ?? e.resource.id)
-    .sort() ?? [];
-}
+const { ids, create, search } = keyedFixtures(() => client);
 
 beforeAll(async () => {
   server = await startTestServer();
