@@ -9,6 +9,7 @@ import { isKnownResourceType } from '../fhir/definitions';
 import { errors, issue } from '../fhir/outcome';
 import { parseElements, parseSummary, type SummaryMode } from '../fhir/summary';
 import { paramsOf, type ParamInfo } from './registry';
+import { splitUnescaped } from './values';
 
 export interface Filter {
   /** The parameter on each resource type in scope (several for a system search). */
@@ -71,32 +72,6 @@ const MODIFIERS: Record<string, Set<string>> = {
   uri: new Set(['above', 'below', 'missing']),
   composite: new Set(['missing']),
 };
-
-/**
- * Splits on commas that are not escaped with a backslash, and unescapes "\,". An escaped
- * backslash ("\\") stays escaped for the value parsers, and does not escape what follows it.
- */
-export function splitValues(raw: string): string[] {
-  const parts: string[] = [];
-  let current = '';
-  for (let i = 0; i < raw.length; i++) {
-    const c = raw[i];
-    if (c === '\\' && raw[i + 1] === ',') {
-      current += ',';
-      i++;
-    } else if (c === '\\' && raw[i + 1] === '\\') {
-      current += '\\\\';
-      i++;
-    } else if (c === ',') {
-      parts.push(current);
-      current = '';
-    } else {
-      current += c;
-    }
-  }
-  parts.push(current);
-  return parts;
-}
 
 interface Context {
   strict: boolean;
@@ -168,7 +143,8 @@ function parseFilter(ctx: Context, types: string[], name: string, rawValue: stri
   if (modifier === 'missing' && rawValue !== 'true' && rawValue !== 'false') {
     throw errors.badRequest(`:missing takes true or false, got "${rawValue}"`, name);
   }
-  const values = splitValues(rawValue).filter((v) => v !== '');
+  // The values of a parameter are OR-ed; each keeps its other escapes for its own parser.
+  const values = splitUnescaped(rawValue, ',', true).filter((v) => v !== '');
   if (values.length === 0) {
     throw errors.badRequest(`The search parameter ${name} has no value`, name);
   }

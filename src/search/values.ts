@@ -88,10 +88,11 @@ export function unescapeValue(text: string): string {
 
 /**
  * Splits on a separator not escaped by a backslash, unescaping each part. With keepEscapes,
- * only the separator's own escape is removed: the parts of a composite value ("a\|b$5") are
- * parsed further, and an escaped | must still read as part of a code there.
+ * only the separator's own escape is removed: the values of a parameter (split on ",") and the
+ * parts of a composite value ("a\|b$5") are parsed further, and an escaped | must still read
+ * as part of a code there.
  */
-export function splitUnescaped(text: string, separator: '|' | '$', keepEscapes = false): string[] {
+export function splitUnescaped(text: string, separator: '|' | '$' | ',', keepEscapes = false): string[] {
   const parts: string[] = [];
   let current = '';
   for (let i = 0; i < text.length; i++) {
